@@ -1,0 +1,9 @@
+import type { CommandSpec, ParsedArgs } from "../args.js";
+
+// Placeholder: replaced by the issue that builds this command.
+export const spec: CommandSpec = { name: "train", summary: "not built yet", usage: "recblocks train", options: [] };
+
+export async function run(_args: ParsedArgs): Promise<number> {
+  process.stderr.write('recblocks: "train" is not built yet.\n');
+  return 2;
+}
