@@ -1,0 +1,17 @@
+export { mulberry32, randomInt, type RandomSource } from "./rng.js";
+export type {
+  CausalMaskingConfig,
+  MaskedMaskingConfig,
+  MaskingConfig,
+  MaskingConfigs,
+  MaskingScheme,
+  MaskingType,
+  MaskMode,
+  MaskOptions,
+  MaskResult,
+  Resolved,
+} from "./types.js";
+export { maskCausal, causalScheme } from "./causal.js";
+export { maskMasked, maskedScheme } from "./masked.js";
+export { rowSpans, baseResult, setLabel, type RowSpans } from "./rows.js";
+export { maskBatch, resolveMaskingConfig, registerMaskingScheme, getMaskingScheme, maskingTypes } from "./registry.js";
