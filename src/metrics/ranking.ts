@@ -141,26 +141,36 @@ export class RankingMetrics {
 
   /**
    * Adds a batch from a score matrix [B, V] (logits; higher is better), ranking inside TF.js and
-   * reading back only small arrays: [B, k'] top-k ids (ties "topk") or a few numbers per row
-   * (other tie modes). Does not dispose `scores`. Throws if a row's scores contain NaN.
+   * reading back only small arrays: the top k' scores and ids per row (k' = largest cut-off + number of
+   * excluded items + 1), the target's score and a row sum (NaN check). Only rows whose target ties with
+   * the last score of that window need one more count on the device (tie modes other than "topk").
+   * Does not dispose `scores`. Throws if a row's scores contain NaN.
    */
   async updateFromScores(scores: tf.Tensor2D, targets: Int32Array, exclude?: ScoreUpdateOptions | ExcludeSpec | ArrayLike<number>): Promise<void> {
-    const plan = this.planScores(scores, targets, exclude);
-    try {
-      const data = await Promise.all(plan.tensors.map((t) => t.data()));
-      plan.finish(data as (Float32Array | Int32Array)[]);
-    } finally {
-      for (const t of plan.tensors) t.dispose();
+    const gen = this.scoreSteps(scores, targets, exclude);
+    let step = gen.next();
+    while (!step.done) {
+      const tensors = step.value;
+      try {
+        const data = (await Promise.all(tensors.map((t) => t.data()))) as (Float32Array | Int32Array)[];
+        step = gen.next(data);
+      } finally {
+        tf.dispose(tensors);
+      }
     }
   }
 
   /** `updateFromScores` with synchronous read-back (fine on the CPU, wasm and native backends). */
   updateFromScoresSync(scores: tf.Tensor2D, targets: Int32Array, exclude?: ScoreUpdateOptions | ExcludeSpec | ArrayLike<number>): void {
-    const plan = this.planScores(scores, targets, exclude);
-    try {
-      plan.finish(plan.tensors.map((t) => t.dataSync() as Float32Array | Int32Array));
-    } finally {
-      for (const t of plan.tensors) t.dispose();
+    const gen = this.scoreSteps(scores, targets, exclude);
+    let step = gen.next();
+    while (!step.done) {
+      const tensors = step.value;
+      try {
+        step = gen.next(tensors.map((t) => t.dataSync() as Float32Array | Int32Array));
+      } finally {
+        tf.dispose(tensors);
+      }
     }
   }
 
@@ -230,11 +240,15 @@ export class RankingMetrics {
     for (let r = lo; r <= top; r++) this.addWeighted(r, w);
   }
 
-  private planScores(
+  /**
+   * The ranking of a score batch as a generator: it yields tensors to read back and receives their
+   * data, so the same code serves the async and the sync entry points.
+   */
+  private *scoreSteps(
     scores: tf.Tensor2D,
     targets: Int32Array,
     excludeArg?: ScoreUpdateOptions | ExcludeSpec | ArrayLike<number>,
-  ): { tensors: tf.Tensor[]; finish: (data: (Float32Array | Int32Array)[]) => void } {
+  ): Generator<tf.Tensor[], void, (Float32Array | Int32Array)[]> {
     if (scores.rank !== 2) throw new Error(`RankingMetrics.updateFromScores: scores must be [B, V], got shape [${scores.shape}]`);
     const [B, V] = scores.shape;
     if (targets.length !== B) throw new Error(`RankingMetrics.updateFromScores: ${targets.length} targets for ${B} rows`);
@@ -242,99 +256,99 @@ export class RankingMetrics {
       const t = targets[b]!;
       if (!(t >= 0 && t < V)) throw new Error(`RankingMetrics.updateFromScores: target ${t} of row ${b} is outside the ${V} scored items`);
     }
+    if (B === 0) return;
     const opts = normalizeOptions(excludeArg);
     const ties = opts.ties ?? "average";
     const ex = exclusionMatrix(opts.exclude, B, V);
     const X = ex.width;
+    const kq = Math.min(V, this.maxK + X + 1);
 
-    if (ties === "topk") {
-      const kq = Math.min(V, this.maxK + X);
-      const [idx, sums] = tf.tidy(() => {
-        const s = scores.toFloat();
-        return [tf.topk(s, kq, true).indices, s.sum(1)];
-      });
-      return {
-        tensors: [idx!, sums!],
-        finish: (data) => {
-          const top = data[0] as Int32Array;
-          const rowSum = data[1] as Float32Array;
-          checkNaN(rowSum, targets);
-          for (let b = 0; b < B; b++) {
-            const target = targets[b]!;
-            if (target === 0) continue;
-            if (ex.isExcluded(b, target)) {
-              this.addRank(0);
-              continue;
-            }
-            let rank = 0;
-            let pos = 0;
-            for (let i = 0; i < kq && pos < this.maxK; i++) {
-              const id = top[b * kq + i]!;
-              if (ex.isExcluded(b, id)) continue;
-              pos++;
-              if (id === target) {
-                rank = pos;
-                break;
-              }
-            }
-            this.addRank(rank);
-          }
-        },
-      };
-    }
-
-    // tie-aware modes: per row, the target's score t, #scores > t, #scores == t, the row sum (NaN check)
-    // and the scores of the excluded items (to take them out of the counts), as one [B, 4 + X] read-back.
-    const stats = tf.tidy(() => {
+    // window: [B, kq] top scores and ids; per row the target's score and the row sum (NaN check)
+    const flatTarget = new Int32Array(B);
+    for (let b = 0; b < B; b++) flatTarget[b] = b * V + targets[b]!;
+    const [winIds, stats] = tf.tidy(() => {
       const s = scores.toFloat();
-      const flatIdx = new Int32Array(B);
-      for (let b = 0; b < B; b++) flatIdx[b] = b * V + targets[b]!;
-      const flat = s.reshape([-1]);
-      const t = flat.gather(tf.tensor1d(flatIdx, "int32")).reshape([B, 1]);
-      const parts: tf.Tensor[] = [
-        s.greater(t).toFloat().sum(1, true),
-        s.equal(t).toFloat().sum(1, true),
-        s.sum(1, true),
-        t,
-      ];
-      if (X > 0) {
-        const xi = new Int32Array(B * X);
-        for (let b = 0; b < B; b++) for (let j = 0; j < X; j++) xi[b * X + j] = b * V + Math.max(0, ex.ids[b * X + j]!);
-        parts.push(flat.gather(tf.tensor1d(xi, "int32")).reshape([B, X]));
+      const top = tf.topk(s, kq, true);
+      const t = s.reshape([-1]).gather(tf.tensor1d(flatTarget, "int32")).reshape([B, 1]);
+      return [top.indices, tf.concat([top.values, t, s.sum(1, true)], 1)];
+    });
+    const [ids, st] = (yield [winIds!, stats!]) as [Int32Array, Float32Array];
+    const w = kq + 2;
+    const rowSum = new Float32Array(B);
+    for (let b = 0; b < B; b++) rowSum[b] = st[b * w + kq + 1]!;
+    checkNaN(rowSum, targets);
+
+    const pending: { b: number; lo: number }[] = []; // rows whose tie group may run past the window
+    for (let b = 0; b < B; b++) {
+      const target = targets[b]!;
+      if (target === 0) continue;
+      if (ex.isExcluded(b, target)) {
+        this.addRank(0);
+        continue;
       }
+      const t = st[b * w + kq]!;
+      const last = st[b * w + kq - 1]!;
+      if (ties === "topk") {
+        let rank = 0;
+        let pos = 0;
+        for (let i = 0; i < kq && pos < this.maxK; i++) {
+          const id = ids[b * kq + i]!;
+          if (ex.isExcluded(b, id)) continue;
+          pos++;
+          if (id === target) {
+            rank = pos;
+            break;
+          }
+        }
+        this.addRank(rank);
+        continue;
+      }
+      if (t < last && kq < V) {
+        // at least kq - X > maxK allowed items score higher: a miss in every tie mode
+        this.addRank(0);
+        continue;
+      }
+      let greater = 0;
+      let equal = 0; // other allowed items with the target's score
+      for (let i = 0; i < kq; i++) {
+        const id = ids[b * kq + i]!;
+        if (id === target || ex.isExcluded(b, id)) continue;
+        const v = st[b * w + i]!;
+        if (v > t) greater++;
+        else if (v === t) equal++;
+      }
+      const lo = greater + 1;
+      if (ties === "optimistic") this.addRank(lo <= this.maxK ? lo : 0);
+      else if (lo > this.maxK) this.addRank(0);
+      else if (t === last && kq < V) pending.push({ b, lo });
+      else if (ties === "pessimistic") this.addRank(lo + equal <= this.maxK ? lo + equal : 0);
+      else this.addUniformRank(lo, lo + equal);
+    }
+    if (pending.length === 0) return;
+
+    // exact tie counts for the rows whose tie group reaches the end of the window
+    const R = pending.length;
+    const rowIdx = Int32Array.from(pending, (p) => p.b);
+    const exIdx = new Int32Array(R * Math.max(1, X));
+    for (let r = 0; r < R; r++) for (let j = 0; j < X; j++) exIdx[r * X + j] = rowIdx[r]! * V + Math.max(0, ex.ids[rowIdx[r]! * X + j]!);
+    const tieStats = tf.tidy(() => {
+      const s = scores.toFloat();
+      const rows = s.gather(tf.tensor1d(rowIdx, "int32"));
+      const t = s.reshape([-1]).gather(tf.tensor1d(Int32Array.from(rowIdx, (b) => flatTarget[b]!), "int32")).reshape([R, 1]);
+      const parts = [rows.equal(t).toFloat().sum(1, true), t];
+      if (X > 0) parts.push(s.reshape([-1]).gather(tf.tensor1d(exIdx.subarray(0, R * X), "int32")).reshape([R, X]));
       return tf.concat(parts, 1);
     });
-    return {
-      tensors: [stats],
-      finish: (data) => {
-        const d = data[0] as Float32Array;
-        const w = 4 + X;
-        const rowSum = new Float32Array(B);
-        for (let b = 0; b < B; b++) rowSum[b] = d[b * w + 2]!;
-        checkNaN(rowSum, targets);
-        for (let b = 0; b < B; b++) {
-          const target = targets[b]!;
-          if (target === 0) continue;
-          if (ex.isExcluded(b, target)) {
-            this.addRank(0);
-            continue;
-          }
-          let greater = d[b * w]!;
-          let equal = d[b * w + 1]! - 1; // other items with the target's score
-          const t = d[b * w + 3]!;
-          for (let j = 0; j < X; j++) {
-            if (ex.ids[b * X + j]! < 0) continue;
-            const sx = d[b * w + 4 + j]!;
-            if (sx > t) greater--;
-            else if (sx === t) equal--;
-          }
-          const lo = greater + 1;
-          if (ties === "optimistic") this.addRank(lo <= this.maxK ? lo : 0);
-          else if (ties === "pessimistic") this.addRank(lo + equal <= this.maxK ? lo + equal : 0);
-          else this.addUniformRank(lo, lo + equal);
-        }
-      },
-    };
+    const [ts] = (yield [tieStats]) as [Float32Array];
+    const tw = 2 + X;
+    for (let r = 0; r < R; r++) {
+      const { b, lo } = pending[r]!;
+      const t = ts[r * tw + 1]!;
+      let equal = ts[r * tw]! - 1;
+      for (let j = 0; j < X; j++) if (ex.ids[b * X + j]! >= 0 && ts[r * tw + 2 + j] === t) equal--;
+      if (ties === "pessimistic") this.addRank(lo + equal <= this.maxK ? lo + equal : 0);
+      else this.addUniformRank(lo, lo + equal);
+    }
   }
 }
 

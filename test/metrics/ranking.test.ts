@@ -143,6 +143,79 @@ describe("RankingMetrics.updateFromScores (ranking inside TF.js)", () => {
     s.dispose();
   });
 
+  it("ties running past the top-k window are counted exactly (V larger than the window)", async () => {
+    const V = 30;
+    const rows: number[][] = [];
+    rows.push(new Array(V).fill(0)); // A: everything ties with target 7 -> rank uniform over 1..29
+    const b = new Array(V).fill(0);
+    for (let i = 1; i <= 5; i++) b[i] = 1;
+    rows.push(b); // B: 5 items above target 9 -> miss
+    const c = new Array(V).fill(0);
+    c[3] = 2;
+    c[4] = 2;
+    c[8] = 1;
+    rows.push(c); // C: target 8 at rank 3 exactly
+    const d = new Array(V).fill(0);
+    d[2] = 5;
+    rows.push(d); // D: target 10; 11 and 12 excluded for this row -> rank uniform over 2..27
+    const s = tf.tensor2d(rows);
+    const targets = Int32Array.from([7, 9, 8, 10]);
+    const exclude = { items: [0], perRow: { ids: Int32Array.from([-1, -1, -1, -1, -1, -1, 11, 12]), width: 2 } };
+    const m = new RankingMetrics([1, 3], ["recall", "mrr"]);
+    await m.updateFromScores(s, targets, { exclude });
+    const r = m.result();
+    expect(r["recall@1"]).toBeCloseTo((1 / 29 + 0 + 0 + 0) / 4, 7);
+    expect(r["recall@3"]).toBeCloseTo((3 / 29 + 0 + 1 + 2 / 26) / 4, 7);
+    expect(r["mrr@3"]).toBeCloseTo(((1 + 1 / 2 + 1 / 3) / 29 + 0 + 1 / 3 + (1 / 2 + 1 / 3) / 26) / 4, 7);
+    const p = new RankingMetrics([1, 3], ["recall", "mrr"]);
+    p.updateFromScoresSync(s, targets, { exclude, ties: "pessimistic" }); // only C hits
+    expect(p.result()).toEqual({ "recall@1": 0, "recall@3": 0.25, "mrr@1": 0, "mrr@3": 1 / 12 });
+    const o = new RankingMetrics([1, 3], ["recall", "mrr"]);
+    o.updateFromScoresSync(s, targets, { exclude, ties: "optimistic" }); // A rank 1, C rank 3, D rank 2
+    expect(o.result()).toEqual({ "recall@1": 0.25, "recall@3": 0.75, "mrr@1": 0.25, "mrr@3": (1 + 1 / 3 + 1 / 2) / 4 });
+    s.dispose();
+  });
+
+  it("tie-heavy random scores: every mode equals a brute-force count over the whole row", async () => {
+    const rng = mulberry32(11);
+    const B = 24;
+    const V = 60;
+    const vals = new Float32Array(B * V).map(() => Math.floor(rng.next() * 4)); // scores in {0,1,2,3}
+    const targets = Int32Array.from({ length: B }, () => 1 + Math.floor(rng.next() * (V - 1)));
+    const seen = Int32Array.from({ length: B * 3 }, () => (rng.next() < 0.3 ? -1 : 1 + Math.floor(rng.next() * (V - 1))));
+    const ks = [1, 5, 10];
+    const ref = { average: new RankingMetrics(ks, [...ALL]), optimistic: new RankingMetrics(ks, [...ALL]), pessimistic: new RankingMetrics(ks, [...ALL]) };
+    for (let b = 0; b < B; b++) {
+      const t = vals[b * V + targets[b]!]!;
+      const excluded = new Set([0, ...Array.from(seen.subarray(b * 3, b * 3 + 3)).filter((x) => x >= 0)]);
+      if (excluded.has(targets[b]!)) {
+        for (const m of Object.values(ref)) m.updateFromRanks([0]);
+        continue;
+      }
+      let g = 0;
+      let e = 0;
+      for (let i = 0; i < V; i++) {
+        if (i === targets[b] || excluded.has(i)) continue;
+        if (vals[b * V + i]! > t) g++;
+        else if (vals[b * V + i] === t) e++;
+      }
+      ref.optimistic.updateFromRanks([g + 1]);
+      ref.pessimistic.updateFromRanks([g + e + 1]);
+      // average: the mean over the equally likely ranks, as rows of weight 1/(e+1) via a side accumulator
+      const acc = new RankingMetrics(ks, [...ALL]);
+      for (let r = g + 1; r <= g + e + 1; r++) acc.updateFromRanks([r]);
+      (ref.average as unknown as { merge(o: RankingMetrics): void }).merge(scaleToOneRow(acc));
+    }
+    const s = tf.tensor2d(vals, [B, V]);
+    for (const ties of ["average", "optimistic", "pessimistic"] as const) {
+      const m = new RankingMetrics(ks, [...ALL]);
+      await m.updateFromScores(s, targets, { ties, exclude: { items: [0], perRow: { ids: seen, width: 3 } } });
+      const want = ref[ties].result();
+      for (const [k, v] of Object.entries(m.result())) expect(v, `${ties} ${k}`).toBeCloseTo(want[k]!, 9);
+    }
+    s.dispose();
+  });
+
   it("NaN scores are a located error, not a silent number", async () => {
     const m = new RankingMetrics([2]);
     const s = tf.tensor2d([[0, 1, 2], [0, NaN, 1]]);
@@ -176,3 +249,12 @@ describe("most-popular baseline", () => {
     expect(() => popularityCounts([[7]], 6)).toThrow(/outside/);
   });
 });
+
+/** An accumulator holding n rows, rescaled to count as one row with the mean of their values. */
+function scaleToOneRow(acc: RankingMetrics): RankingMetrics {
+  const a = acc as unknown as { sums: Float64Array; rows: number };
+  const n = a.rows;
+  for (let i = 0; i < a.sums.length; i++) a.sums[i]! /= n;
+  a.rows = 1;
+  return acc;
+}
