@@ -335,7 +335,10 @@ export class RankingMetrics {
       const s = scores.toFloat();
       const rows = s.gather(tf.tensor1d(rowIdx, "int32"));
       const t = s.reshape([-1]).gather(tf.tensor1d(Int32Array.from(rowIdx, (b) => flatTarget[b]!), "int32")).reshape([R, 1]);
-      const parts = [rows.equal(t).toFloat().sum(1, true), t];
+      // #items equal to t = V − #items whose difference with t has a non-zero sign (fast on every backend;
+      // a broadcast `equal` is slow on the cpu and wasm backends)
+      const nonEqual = rows.sub(t.tile([1, V])).sign().abs().sum(1, true);
+      const parts = [tf.scalar(V).sub(nonEqual), t];
       if (X > 0) parts.push(s.reshape([-1]).gather(tf.tensor1d(exIdx.subarray(0, R * X), "int32")).reshape([R, X]));
       return tf.concat(parts, 1);
     });
@@ -344,7 +347,9 @@ export class RankingMetrics {
     for (let r = 0; r < R; r++) {
       const { b, lo } = pending[r]!;
       const t = ts[r * tw + 1]!;
-      let equal = ts[r * tw]! - 1;
+      const all = ts[r * tw]!;
+      if (!Number.isFinite(all)) throw new Error(`RankingMetrics: could not count the items tied with the target of row ${b} (scores ±Infinity?)`);
+      let equal = all - 1;
       for (let j = 0; j < X; j++) if (ex.ids[b * X + j]! >= 0 && ts[r * tw + 2 + j] === t) equal--;
       if (ties === "pessimistic") this.addRank(lo + equal <= this.maxK ? lo + equal : 0);
       else this.addUniformRank(lo, lo + equal);
