@@ -135,6 +135,9 @@ interface SlotEntry {
  *   Adagrad: acc += g²;  p −= lr · g / (√acc + ε)
  * t counts optimizer steps (one per `applyGradients`, shared by all variables, as in TF). State
  * (slots) is created on a variable's first gradient and can be exported/imported for checkpoints.
+ * Lazy updates apply the same rule to the touched rows only (TF-Addons' LazyAdam, which puts ε in the
+ * "ε-hat" place, lr·√(1−β2^t)/(1−β1^t)·m/(√v+ε); here ε enters as in the dense rule, so lazy and dense
+ * agree exactly when every row is touched).
  */
 export class Optimizer {
   readonly config: Readonly<ResolvedOptimizerConfig>;
@@ -298,6 +301,15 @@ export class Optimizer {
 
   private entry(v: tf.Variable): SlotEntry {
     let e = this.entries.get(v.name);
+    if (e && e.variable !== v) {
+      // a new variable under a known name (model rebuilt, weights reloaded): keep the state if it fits
+      if (sameShape(e.variable.shape, v.shape)) e.variable = v;
+      else {
+        tf.dispose(e.slots);
+        this.entries.delete(v.name);
+        e = undefined;
+      }
+    }
     if (!e) {
       const init = this.config.type === "adagrad" ? this.config.initialAccumulatorValue : 0;
       const slots = this.slotNames().map(() => tf.tidy(() => tf.variable(tf.fill(v.shape, init, "float32"), false)));

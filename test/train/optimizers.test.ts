@@ -194,3 +194,24 @@ describe("optimizer state and memory", () => {
     expect(() => createOptimizer({ type: "adamax" } as never)).toThrow(RecblocksError);
   });
 });
+
+describe("optimizer and rebuilt variables", () => {
+  it("a new variable under a known name reuses the state when the shape fits, else starts fresh", () => {
+    const name = vname("rebuilt");
+    let v = tf.variable(tf.tensor1d([1, -2]), true, name);
+    const opt = createOptimizer({ type: "adam", learningRate: 0.1 });
+    tf.tidy(() => opt.applyGradients({ [name]: tf.tensor1d(G1) }));
+    v.dispose();
+    v = tf.variable(tf.tensor1d([0.9, -1.9]), true, name); // same values as after step 1
+    tf.tidy(() => opt.applyGradients({ [name]: tf.tensor1d(G2) }));
+    Array.from(v.dataSync()).forEach((x, i) => expect(x).toBeCloseTo([0.8196959064, -1.8488973940][i]!, 6));
+    v.dispose();
+    v = tf.variable(tf.zeros([3]), true, name);
+    tf.tidy(() => opt.applyGradients({ [name]: tf.ones([3]) }));
+    const st = opt.getState();
+    expect(st.find((s) => s.name === `${name}/m`)!.tensor.shape).toEqual([3]);
+    tf.dispose(st.map((s) => s.tensor));
+    opt.dispose();
+    v.dispose();
+  });
+});
