@@ -406,3 +406,31 @@ function densify(g: IndexedSlices, v: tf.Variable): tf.Tensor {
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
+
+/**
+ * Gradients with IndexedSlices for embedding tables, so that a `lazy` optimizer touches only the rows a
+ * batch used. `f` gets, for each entry of `sparse`, the gathered rows `gather(table, indices)` (shape
+ * [N, ...]) and must use them in place of gathering from the table itself. Returns the loss (caller
+ * disposes) and a Map variable → gradient: dense tensors for `dense`, `{indices, values}` for each table
+ * (its `indices` are the caller's tensor; dispose only `values`, e.g. `disposeGradients(g, {keepIndices: true})`).
+ * A table whose full gradient is dense anyway (weight tying: logits = h·Eᵀ) should be in `dense`.
+ */
+export function gradsWithSparseRows(
+  f: (rows: tf.Tensor[]) => tf.Scalar,
+  sparse: { variable: tf.Variable; indices: tf.Tensor1D }[],
+  dense: tf.Variable[] = [],
+): { value: tf.Scalar; grads: Map<tf.Variable, Gradient> } {
+  const rows = sparse.map((s) => tf.tidy(() => tf.variable(tf.gather(s.variable, s.indices.toInt()), true)));
+  try {
+    const { value, grads } = tf.variableGrads(() => f(rows), [...dense, ...rows]);
+    const out = new Map<tf.Variable, Gradient>();
+    for (const v of dense) if (grads[v.name]) out.set(v, grads[v.name]!);
+    sparse.forEach((s, i) => {
+      const g = grads[rows[i]!.name];
+      if (g) out.set(s.variable, { indices: s.indices, values: g });
+    });
+    return { value, grads: out };
+  } finally {
+    tf.dispose(rows);
+  }
+}

@@ -215,3 +215,30 @@ describe("optimizer and rebuilt variables", () => {
     v.dispose();
   });
 });
+
+describe("gradsWithSparseRows", () => {
+  it("gives the table's gradient as IndexedSlices equal to the dense gradient, without leaks", async () => {
+    const { gradsWithSparseRows } = await import("../../src/train/optimizers.js");
+    const { disposeGradients } = await import("../../src/train/clipping.js");
+    const E = tf.variable(tf.tensor2d([[1, 0, 2], [0.5, 1, -1], [2, 2, 2], [-1, 0, 1], [0, 0, 3], [1, 1, 1]]), true, vname("E"));
+    const W = tf.variable(tf.tensor1d([0.5, -1, 2]), true, vname("W"));
+    const ids = tf.tensor1d([1, 3, 3, 5], "int32");
+    const loss = (rows: tf.Tensor) => rows.mul(W).sum(1).square().sum() as tf.Scalar;
+    const ref = tf.variableGrads(() => loss(tf.gather(E, ids)), [E, W]);
+    const before = tf.memory().numTensors;
+    const { value, grads } = gradsWithSparseRows(([rows]) => loss(rows!), [{ variable: E, indices: ids }], [W]);
+    expect(value.dataSync()[0]).toBeCloseTo(ref.value.dataSync()[0]!, 5);
+    const sl = grads.get(E) as { indices: tf.Tensor1D; values: tf.Tensor };
+    expect(sl.values.shape).toEqual([4, 3]);
+    const dense = tf.tidy(() => tf.scatterND(sl.indices.expandDims(1), sl.values, [6, 3]));
+    const a = dense.arraySync() as number[][];
+    const b = ref.grads[E.name]!.arraySync() as number[][];
+    a.forEach((row, i) => row.forEach((x, j) => expect(x).toBeCloseTo(b[i]![j]!, 5)));
+    Array.from((grads.get(W) as tf.Tensor).dataSync()).forEach((x, i) => expect(x).toBeCloseTo(ref.grads[W.name]!.dataSync()[i]!, 4));
+    dense.dispose();
+    value.dispose();
+    disposeGradients(grads, { keepIndices: true });
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([E, W, ids, ref.value, ...Object.values(ref.grads)]);
+  });
+});
