@@ -1,4 +1,4 @@
-export { mulberry32, randomInt, type RandomSource } from "./rng.js";
+export { mulberry32, randomInt, toRandomSource, type RandomSource } from "./rng.js";
 export type {
   CausalMaskingConfig,
   MaskedMaskingConfig,

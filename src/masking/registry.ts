@@ -1,7 +1,7 @@
 import { RecblocksError, type Issue } from "../errors/issue.js";
 import { causalScheme } from "./causal.js";
 import { maskedScheme } from "./masked.js";
-import type { RandomSource } from "./rng.js";
+import { toRandomSource, type RandomSource } from "./rng.js";
 import type { MaskingConfig, MaskingScheme, MaskMode, MaskOptions, MaskResult, Resolved } from "./types.js";
 
 const schemes = new Map<string, MaskingScheme<any>>();
@@ -77,7 +77,8 @@ export function resolveMaskingConfig<C extends MaskingConfig>(cfg: C | { type: s
 
 /**
  * Masks a [B, L] batch of item ids (row-major, 0 = padding, right or left padded) for the given mode.
- * `cfg` may be partial (defaults are filled in). Host-side, O(B·L); no tensors.
+ * `cfg` may be partial (defaults are filled in). `rng` is a RandomSource or a `() => number`.
+ * Host-side, O(B·L); no tensors.
  */
 export function maskBatch(
   cfg: MaskingConfig | { type: string; [k: string]: unknown },
@@ -85,7 +86,7 @@ export function maskBatch(
   B: number,
   L: number,
   mode: MaskMode,
-  rng: RandomSource,
+  rng: RandomSource | (() => number),
   opts: MaskOptions = {},
 ): MaskResult {
   if (mode !== "train" && mode !== "eval" && mode !== "inference") {
@@ -93,7 +94,7 @@ export function maskBatch(
   }
   const resolved = resolveMaskingConfig(cfg as MaskingConfig);
   const scheme = getMaskingScheme(resolved.type)!;
-  return scheme.mask(resolved, itemIds, B, L, mode, rng, opts);
+  return scheme.mask(resolved, itemIds, B, L, mode, toRandomSource(rng), opts);
 }
 
 function didYouMean(word: string, candidates: string[]): string | undefined {

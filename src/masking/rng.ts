@@ -26,3 +26,8 @@ export function randomInt(rng: RandomSource, n: number): number {
   const r = Math.floor(rng.next() * n);
   return r >= n ? n - 1 : r;
 }
+
+/** Accepts a RandomSource or a bare `() => number` (uniform in [0, 1)) and returns a RandomSource. */
+export function toRandomSource(r: RandomSource | (() => number)): RandomSource {
+  return typeof r === "function" ? { next: r } : r;
+}
