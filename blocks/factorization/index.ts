@@ -9,3 +9,4 @@ export { gramTyped, gramTfjs, choleskyInPlace, choleskySolve, cgRow, choleskyRow
 export { saveAlsModel, loadAlsModel, loadAlsRecipe, writeDirAtomic, ALS_FORMAT } from "./model-io.js";
 export { trainAlsFromRecipe, loadRecipeInteractions, resolveDataPath, type AlsRecipe, type TrainAlsOptions, type TrainAlsResult } from "./recipe.js";
 export { topKRow } from "./topk.js";
+export { fitAlsParallel, partitionRows } from "./als-parallel.js";

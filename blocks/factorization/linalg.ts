@@ -142,7 +142,7 @@ export class SolverScratch {
 }
 
 /** out = (G + lambda I + sum_k w_k y_k y_k^T) v for row u (G may be null: explicit feedback). */
-function applyA(
+export function applyA(
   sys: RowSystems, u: number, Y: Float64Array, G: Float64Array | null, f: number, v: Float64Array, out: Float64Array,
 ): void {
   const lam = sys.lambda[u]!;

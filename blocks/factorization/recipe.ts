@@ -7,6 +7,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { RecblocksError, type Issue } from "../../src/errors/issue.js";
 import { packageRoot } from "../../src/paths.js";
 import { AlsModel } from "./als-model.js";
+import { fitAlsParallel } from "./als-parallel.js";
 import { type IterationRecord, fitAls } from "./als-trainer.js";
 import { type AlsConfig, resolveAlsConfig } from "./config.js";
 import { type MetricName, evaluateLeaveLastOut, popularityScores } from "./evaluate.js";
@@ -178,13 +179,14 @@ export async function trainAlsFromRecipe(recipe: AlsRecipe, opts: TrainAlsOption
   stream?.write(`als: ${data.users.length} users, ${data.items.length} items, ${nnz} training interactions (${data.source}); `
     + `${cfg.factors} factors, ${cfg.solver}${cfg.solver === "cg" ? ` (${cfg.cgSteps} steps)` : ""}, ${cfg.iterations} iterations\n`);
   const print = stream ? progressPrinter(stream, t0) : null;
-  const fit = fitAls(train, cfg, {
+  const fitOpts = {
     gram: opts.gram,
-    onIteration: (rec, total) => {
+    onIteration: (rec: IterationRecord, total: number) => {
       print?.(rec, total);
       opts.onIteration?.(rec, total);
     },
-  });
+  };
+  const fit = cfg.threads > 1 ? await fitAlsParallel(train, cfg, cfg.threads, fitOpts) : fitAls(train, cfg, fitOpts);
   const f = cfg.factors;
   const alsModel = new AlsModel({
     config: cfg, users: data.users, items: data.items, userFactors: Float32Array.from(fit.userFactors),
