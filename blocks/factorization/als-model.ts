@@ -361,12 +361,40 @@ export class AlsModel {
     return this.itemTensor;
   }
 
-  /** Scores of users' vectors [B x f] against every item, [B x nItems], by one TF.js matMul. */
-  scoreVectors(vectors: Float32Array, B: number): Float32Array {
-    return tf.tidy(() => {
-      const x = tf.tensor2d(vectors, [B, this.factors]);
-      return tf.matMul(x, this.itemsTensor(), false, true).dataSync() as Float32Array;
-    });
+  /**
+   * Scores of users' vectors [B x f] against every item, [B x nItems]: one TF.js matMul on a
+   * compiled backend (native "tensorflow", "wasm", GPUs); typed-array loops on TF.js's pure-JS
+   * "cpu" backend, where bench/als.ts measured them ~7x faster than its matMul (115 ms vs 807 ms
+   * for 512 users x 1,682 items x 64 factors).
+   */
+  scoreVectors(vectors: Float32Array, B: number, engine: "auto" | "typed" | "tfjs" = "auto"): Float32Array {
+    const useTf = engine === "tfjs" || (engine === "auto" && tf.getBackend() !== "cpu");
+    if (useTf) {
+      return tf.tidy(() => {
+        const x = tf.tensor2d(vectors, [B, this.factors]);
+        return tf.matMul(x, this.itemsTensor(), false, true).dataSync() as Float32Array;
+      });
+    }
+    const f = this.factors;
+    const n = this.items.size;
+    const Y = this.itemFactors;
+    const out = new Float32Array(B * n);
+    for (let b = 0; b < B; b++) {
+      const xo = b * f;
+      for (let i = 0; i < n; i++) {
+        const yo = i * f;
+        let s0 = 0;
+        let s1 = 0;
+        let a = 0;
+        for (; a + 1 < f; a += 2) {
+          s0 += vectors[xo + a]! * Y[yo + a]!;
+          s1 += vectors[xo + a + 1]! * Y[yo + a + 1]!;
+        }
+        if (a < f) s0 += vectors[xo + a]! * Y[yo + a]!;
+        out[b * n + i] = s0 + s1;
+      }
+    }
+    return out;
   }
 
   /** Dense eligibility from the allow/deny lists and mask (null = everything eligible). */

@@ -91,6 +91,21 @@ describe("AlsModel", () => {
     expect(new Set(mm.items)).toEqual(new Set(unseen.slice(1, 6)));
   });
 
+  it("typed-array and TF.js scoring agree", () => {
+    const vec = model.userFactors.slice(0, 3 * 8);
+    const a = model.scoreVectors(vec, 3, "typed");
+    const b = model.scoreVectors(vec, 3, "tfjs");
+    expect(a).toHaveLength(3 * 60);
+    for (let j = 0; j < a.length; j++) expect(b[j]).toBeCloseTo(a[j]!, 5);
+    let d = 0;
+    for (let k = 0; k < 8; k++) d += model.userFactors[8 + k]! * model.itemFactors[5 * 8 + k]!;
+    expect(a[60 + 5]).toBeCloseTo(d, 6);
+    expect(tf.memory().numTensors).toBeGreaterThanOrEqual(1); // the cached item tensor only
+    const before = tf.memory().numTensors;
+    model.scoreVectors(vec, 3, "tfjs");
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("recommendBatch and recommendAll agree with one-user calls", () => {
     const ids = model.users.ids.slice(0, 5);
     const batch = model.recommendBatch(ids, { k: 4 });
