@@ -1,4 +1,6 @@
 import { formatHelp, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from "./args.js";
+import { editDistance } from "../errors/did-you-mean.js";
+export { editDistance };
 
 /** A CLI command module: src/cli/commands/<name>.ts exports these two. */
 export interface CommandModule {
@@ -46,22 +48,6 @@ function closest(word: string, candidates: string[]): string | undefined {
     }
   }
   return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-/** Levenshtein distance, used for did-you-mean suggestions. */
-export function editDistance(a: string, b: string): number {
-  const prev = new Array<number>(b.length + 1);
-  for (let j = 0; j <= b.length; j++) prev[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -26,10 +26,13 @@ export interface Issue {
 export class RecblocksError extends Error {
   readonly issues: Issue[];
   readonly subject: string;
-  constructor(subject: string, issues: Issue[]) {
+  /** The heading word of the rendered report: "RecipeError", "SchemaError", "DataError"... */
+  readonly kind: string;
+  constructor(subject: string, issues: Issue[], options?: { kind?: string }) {
     super(`${subject} is invalid (${issues.length} issue${issues.length === 1 ? "" : "s"})`);
     this.name = "RecblocksError";
     this.subject = subject;
     this.issues = issues;
+    this.kind = options?.kind ?? "RecblocksError";
   }
 }
