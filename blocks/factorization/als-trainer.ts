@@ -8,6 +8,7 @@ import { RecblocksError } from "../../src/errors/issue.js";
 import type { AlsConfig } from "./config.js";
 import { type Csr, csrTranspose } from "./csr.js";
 import { type RowSystems, SolverScratch, cgRow, choleskyRow, gramTfjs, gramTyped } from "./linalg.js";
+import { AlsWasm } from "./wasm/kernels.js";
 
 /** A seeded PRNG (mulberry32), uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -91,6 +92,11 @@ export interface FitOptions {
   initial?: { userFactors: Float64Array; itemFactors: Float64Array };
   /** Overrides cfg.iterations. */
   iterations?: number;
+  /**
+   * Per-row kernels: WebAssembly SIMD (blocks/factorization/wasm) or typed-array loops. "auto"
+   * (default) takes WebAssembly when it is available and the number of factors is even.
+   */
+  kernels?: "auto" | "wasm" | "js";
 }
 
 export interface FitResult {
@@ -103,11 +109,17 @@ export interface FitResult {
 export function solveHalf(
   sys: RowSystems, X: Float64Array, Y: Float64Array, yRows: number, f: number,
   cfg: Pick<AlsConfig, "feedback" | "solver" | "cgSteps">, gram: "typed" | "tfjs" = "typed",
-  side = "row",
+  side = "row", scratch?: SolverScratch, gramOut?: Float64Array,
 ): void {
   let G: Float64Array | null = null;
-  if (cfg.feedback === "implicit") G = gram === "tfjs" ? gramTfjs(Y, yRows, f) : gramTyped(Y, yRows, f);
-  const sc = new SolverScratch(f);
+  if (cfg.feedback === "implicit") {
+    G = gram === "tfjs" ? gramTfjs(Y, yRows, f) : gramTyped(Y, yRows, f);
+    if (gramOut) {
+      gramOut.set(G);
+      G = gramOut;
+    }
+  }
+  const sc = scratch ?? new SolverScratch(f);
   if (cfg.solver === "cg") {
     for (let u = 0; u < sys.rows; u++) cgRow(sys, u, X, Y, G, f, cfg.cgSteps, sc);
   } else {
@@ -187,8 +199,10 @@ export function fitAls(userItems: Csr, cfg: AlsConfig, opts: FitOptions = {}): F
   const nu = userItems.rows;
   const ni = userItems.cols;
   const itemUsers = csrTranspose(userItems);
-  const usys = rowSystems(userItems, cfg);
-  const isys = rowSystems(itemUsers, cfg);
+  let scratch: SolverScratch | undefined;
+  let gramBuf: Float64Array | undefined;
+  let usys = rowSystems(userItems, cfg);
+  let isys = rowSystems(itemUsers, cfg);
   let X: Float64Array;
   let Y: Float64Array;
   if (opts.initial) {
@@ -199,16 +213,46 @@ export function fitAls(userItems: Csr, cfg: AlsConfig, opts: FitOptions = {}): F
     X = initFactors(nu, f, cfg, rand);
     Y = initFactors(ni, f, cfg, rand);
   }
+  // WebAssembly kernels: everything they touch is copied into their memory once
+  let wasm: AlsWasm | null = null;
+  const want = opts.kernels ?? "auto";
+  if (want !== "js" && f % 2 === 0) {
+    const nnz = userItems.indptr[nu]!;
+    let maxRow = 0;
+    for (const m of [userItems, itemUsers]) for (let r = 0; r < m.rows; r++) maxRow = Math.max(maxRow, m.indptr[r + 1]! - m.indptr[r]!);
+    const bytes = 8 * (nu + ni) * f + 2 * (4 * (nu + ni + 2) + 20 * nnz + 8 * (nu + ni)) + 8 * (2 * f * f + 4 * f + 2 * f * maxRow) + 4096;
+    wasm = AlsWasm.create(bytes);
+    if (wasm) {
+      const into = (s: RowSystems): RowSystems => {
+        const o = { rows: s.rows, indptr: wasm!.i32(s.indptr.length), indices: wasm!.i32(s.indices.length), weight: wasm!.f64(s.weight.length),
+          target: wasm!.f64(s.target.length), lambda: wasm!.f64(s.lambda.length) };
+        o.indptr.set(s.indptr); o.indices.set(s.indices); o.weight.set(s.weight); o.target.set(s.target); o.lambda.set(s.lambda);
+        return o;
+      };
+      usys = into(usys);
+      isys = into(isys);
+      const X2 = wasm.f64(X.length);
+      X2.set(X);
+      X = X2;
+      const Y2 = wasm.f64(Y.length);
+      Y2.set(Y);
+      Y = Y2;
+      scratch = new SolverScratch(f, wasm, maxRow);
+      gramBuf = wasm.f64(f * f);
+    } else if (want === "wasm") {
+      throw new Error("ALS: WebAssembly SIMD kernels are not available here");
+    }
+  }
   const total = opts.iterations ?? cfg.iterations;
   const history: IterationRecord[] = [];
   for (let it = 1; it <= total; it++) {
     const t0 = performance.now();
-    solveHalf(usys, X, Y, ni, f, cfg, opts.gram, "user");
-    solveHalf(isys, Y, X, nu, f, cfg, opts.gram, "item");
+    solveHalf(usys, X, Y, ni, f, cfg, opts.gram, "user", scratch, gramBuf);
+    solveHalf(isys, Y, X, nu, f, cfg, opts.gram, "item", scratch, gramBuf);
     const rec: IterationRecord = { iteration: it, seconds: (performance.now() - t0) / 1000 };
     if (cfg.computeLoss) rec.loss = alsLoss(usys, isys, X, Y, nu, ni, f, cfg.feedback);
     history.push(rec);
     opts.onIteration?.(rec, total);
   }
-  return { userFactors: X, itemFactors: Y, history };
+  return wasm ? { userFactors: Float64Array.from(X), itemFactors: Float64Array.from(Y), history } : { userFactors: X, itemFactors: Y, history };
 }

@@ -7,6 +7,7 @@
  * Explicit feedback: G = 0, w = 1, t = r.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { AlsWasm } from "./wasm/kernels.js";
 
 /** The per-row data of one half-sweep: CSR structure plus per-entry weight/target and per-row lambda. */
 export interface RowSystems {
@@ -114,21 +115,29 @@ export function choleskySolve(L: Float64Array, b: ArrayLike<number>, f: number, 
   return out;
 }
 
-/** Scratch buffers reused across rows. */
+/**
+ * Scratch buffers reused across rows. With `wasm` (and the largest row length `maxRow`) they live
+ * in the kernels' memory and the SIMD kernels are used.
+ */
 export class SolverScratch {
   readonly A: Float64Array;
   readonly b: Float64Array;
   readonly r: Float64Array;
   readonly p: Float64Array;
   readonly Ap: Float64Array;
-  private T = new Float64Array(0);
-  private W = new Float64Array(0);
-  constructor(readonly f: number) {
-    this.A = new Float64Array(f * f);
-    this.b = new Float64Array(f);
-    this.r = new Float64Array(f);
-    this.p = new Float64Array(f);
-    this.Ap = new Float64Array(f);
+  private T: Float64Array;
+  private W: Float64Array;
+  readonly wasm: AlsWasm | null;
+  constructor(readonly f: number, wasm?: AlsWasm | null, maxRow = 0) {
+    this.wasm = wasm ?? null;
+    const mk = (n: number): Float64Array => (this.wasm ? this.wasm.f64(n) : new Float64Array(n));
+    this.A = mk(f * f);
+    this.b = mk(f);
+    this.r = mk(f);
+    this.p = mk(f);
+    this.Ap = mk(f);
+    this.T = this.wasm ? mk(f * maxRow) : new Float64Array(0);
+    this.W = this.wasm ? mk(f * maxRow) : new Float64Array(0);
   }
   /** A buffer of at least f * n numbers (grown as needed). */
   gather(n: number): Float64Array {
@@ -144,7 +153,13 @@ export class SolverScratch {
 /** out = (G + lambda I + sum_k w_k y_k y_k^T) v for row u (G may be null: explicit feedback). */
 export function applyA(
   sys: RowSystems, u: number, Y: Float64Array, G: Float64Array | null, f: number, v: Float64Array, out: Float64Array,
+  wasm?: AlsWasm | null,
 ): void {
+  if (wasm) {
+    wasm.k.apply_a(u, v.byteOffset, out.byteOffset, f, sys.indptr.byteOffset, sys.indices.byteOffset, sys.weight.byteOffset,
+      sys.lambda.byteOffset, Y.byteOffset, G ? G.byteOffset : 0);
+    return;
+  }
   const lam = sys.lambda[u]!;
   if (G) {
     for (let a = 0; a < f; a++) out[a] = lam * v[a]! + dot(G, a * f, v, 0, f);
@@ -178,7 +193,7 @@ export function cgRow(
     x.fill(0);
     return;
   }
-  applyA(sys, u, Y, G, f, x, Ap);
+  applyA(sys, u, Y, G, f, x, Ap, sc.wasm);
   for (let a = 0; a < f; a++) r[a] = -Ap[a]!;
   for (let k = sys.indptr[u]!, e = sys.indptr[u + 1]!; k < e; k++) {
     const t = sys.target[k]!;
@@ -193,7 +208,7 @@ export function cgRow(
   }
   if (rsold < 1e-20) return;
   for (let it = 0; it < steps; it++) {
-    applyA(sys, u, Y, G, f, p, Ap);
+    applyA(sys, u, Y, G, f, p, Ap, sc.wasm);
     let pAp = 0;
     for (let a = 0; a < f; a++) pAp += p[a]! * Ap[a]!;
     if (!(pAp > 0)) return; // not positive definite along p (or zero): keep the current x
@@ -242,6 +257,10 @@ export function buildRowSystem(
       W[a * n + j] = w * y;
     }
     if (t !== 0) axpy(t, Y, yo, b, 0, f);
+  }
+  if (sc.wasm && (f & 1) === 0) {
+    sc.wasm.k.gram_lower(A.byteOffset, W.byteOffset, T.byteOffset, f, n);
+    return;
   }
   const f4 = f - (f & 3);
   for (let a0 = 0; a0 < f4; a0 += 4) {
@@ -297,7 +316,7 @@ export function choleskyRow(
     return true;
   }
   buildRowSystem(sys, u, Y, G, f, sc);
-  if (!choleskyInPlace(sc.A, f)) return false;
+  if (sc.wasm ? sc.wasm.k.cholesky(sc.A.byteOffset, f) === 0 : !choleskyInPlace(sc.A, f)) return false;
   choleskySolve(sc.A, sc.b, f, sc.r);
   X.set(sc.r, xo);
   return true;

@@ -10,7 +10,7 @@ describe("ALS on worker threads", () => {
   it("gives exactly the single-thread factors (CG and Cholesky)", async () => {
     for (const solver of ["cg", "cholesky"] as const) {
       const cfg = { ...alsDefaults(), factors: 6, iterations: 3, solver, computeLoss: true };
-      const one = fitAls(ui, cfg);
+      const one = fitAls(ui, cfg, { kernels: "js" }); // workers run the typed-array kernels
       const two = await fitAlsParallel(ui, cfg, 2);
       expect(Array.from(two.userFactors)).toEqual(Array.from(one.userFactors));
       expect(Array.from(two.itemFactors)).toEqual(Array.from(one.itemFactors));
