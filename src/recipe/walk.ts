@@ -34,8 +34,16 @@ export function walkSchema(set: SchemaSet, schema: Json, uri: string, value: unk
     const props = (schema.properties as Record<string, Json> | undefined) ?? {};
     if (opts.fillDefaults) {
       for (const [k, s] of Object.entries(props)) {
-        if (!Object.prototype.hasOwnProperty.call(value, k) && s && "default" in s) {
-          Object.defineProperty(value, k, { value: structuredClone(s.default), enumerable: true, writable: true, configurable: true });
+        if (Object.prototype.hasOwnProperty.call(value, k) || !s) continue;
+        let d: Json | undefined = s;
+        let u = uri;
+        for (let hops = 0; d && !("default" in d) && typeof d.$ref === "string" && hops < 10; hops++) {
+          const r = set.resolveRef(d.$ref, u);
+          d = r?.schema;
+          if (r) u = r.uri;
+        }
+        if (d && "default" in d) {
+          Object.defineProperty(value, k, { value: structuredClone(d.default), enumerable: true, writable: true, configurable: true });
         }
       }
     }
