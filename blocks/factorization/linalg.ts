@@ -236,6 +236,12 @@ export function buildRowSystem(
   sys: RowSystems, u: number, Y: Float64Array, G: Float64Array | null, f: number, sc: SolverScratch,
 ): void {
   const { A, b } = sc;
+  if (sc.wasm && (f & 1) === 0) {
+    const n = sys.indptr[u + 1]! - sys.indptr[u]!;
+    sc.wasm.k.build_row(u, A.byteOffset, b.byteOffset, sc.gather(n).byteOffset, sc.gatherWeighted(n).byteOffset, f, sys.indptr.byteOffset,
+      sys.indices.byteOffset, sys.weight.byteOffset, sys.target.byteOffset, sys.lambda.byteOffset, Y.byteOffset, G ? G.byteOffset : 0);
+    return;
+  }
   if (G) A.set(G);
   else A.fill(0);
   const lam = sys.lambda[u]!;
@@ -257,10 +263,6 @@ export function buildRowSystem(
       W[a * n + j] = w * y;
     }
     if (t !== 0) axpy(t, Y, yo, b, 0, f);
-  }
-  if (sc.wasm && (f & 1) === 0) {
-    sc.wasm.k.gram_lower(A.byteOffset, W.byteOffset, T.byteOffset, f, n);
-    return;
   }
   const f4 = f - (f & 3);
   for (let a0 = 0; a0 < f4; a0 += 4) {

@@ -7,7 +7,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const wabtModule = await import(process.env.WABT_MODULE ?? "wabt");
 const wabt = await (wabtModule.default ?? wabtModule)();
 const src = readFileSync(join(here, "kernels.wat"), "utf8");
-const mod = wabt.parseWat("kernels.wat", src, { simd: true });
+const mod = wabt.parseWat("kernels.wat", src, { simd: true, bulk_memory: true });
 mod.validate();
 const { buffer } = mod.toBinary({});
 const b64 = Buffer.from(buffer).toString("base64");

@@ -9,6 +9,8 @@ interface Exports {
   apply_a(u: number, v: number, out: number, f: number, indptr: number, indices: number, weight: number, lambda: number, Y: number, G: number): void;
   cholesky(A: number, f: number): number;
   gram_lower(A: number, W: number, T: number, f: number, n: number): void;
+  build_row(u: number, A: number, b: number, T: number, W: number, f: number, indptr: number, indices: number, weight: number,
+    target: number, lambda: number, Y: number, G: number): void;
 }
 
 let compiled: WebAssembly.Module | null | undefined;

@@ -106,9 +106,60 @@
         (br $lj)))
     (i32.const 1))
 
+  ;; Row u's system for the exact solve: A = G + lambda_u I + sum_k w_k y_k y_k^T (lower triangle),
+  ;; b = sum_k t_k y_k; T and W receive the row's factors gathered column-wise (f x n), W w-scaled.
+  (func (export "build_row") (param $u i32) (param $A i32) (param $b i32) (param $T i32) (param $W i32) (param $f i32)
+        (param $indptr i32) (param $indices i32) (param $weight i32) (param $target i32) (param $lambda i32) (param $Y i32) (param $G i32)
+    (local $s i32) (local $n i32) (local $j i32) (local $k i32) (local $a i32) (local $yo i32) (local $rb i32) (local $nb i32)
+    (local $w f64) (local $t f64) (local $y f64) (local $lam f64) (local $p i32) (local $q i32)
+    (local.set $rb (i32.shl (local.get $f) (i32.const 3)))
+    (if (local.get $G)
+      (then (memory.copy (local.get $A) (local.get $G) (i32.mul (local.get $f) (local.get $rb))))
+      (else (memory.fill (local.get $A) (i32.const 0) (i32.mul (local.get $f) (local.get $rb)))))
+    (local.set $lam (f64.load (i32.add (local.get $lambda) (i32.shl (local.get $u) (i32.const 3)))))
+    (local.set $a (i32.const 0))
+    (block $da
+      (loop $la
+        (br_if $da (i32.ge_u (local.get $a) (local.get $f)))
+        (local.set $p (i32.add (local.get $A) (i32.add (i32.mul (local.get $a) (local.get $rb)) (i32.shl (local.get $a) (i32.const 3)))))
+        (f64.store (local.get $p) (f64.add (f64.load (local.get $p)) (local.get $lam)))
+        (local.set $a (i32.add (local.get $a) (i32.const 1)))
+        (br $la)))
+    (memory.fill (local.get $b) (i32.const 0) (local.get $rb))
+    (local.set $s (i32.load (i32.add (local.get $indptr) (i32.shl (local.get $u) (i32.const 2)))))
+    (local.set $n (i32.sub (i32.load offset=4 (i32.add (local.get $indptr) (i32.shl (local.get $u) (i32.const 2)))) (local.get $s)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 3)))
+    (local.set $j (i32.const 0))
+    (block $dj
+      (loop $lj
+        (br_if $dj (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $k (i32.add (local.get $s) (local.get $j)))
+        (local.set $yo (i32.add (local.get $Y)
+          (i32.mul (i32.load (i32.add (local.get $indices) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rb))))
+        (local.set $w (f64.load (i32.add (local.get $weight) (i32.shl (local.get $k) (i32.const 3)))))
+        (local.set $t (f64.load (i32.add (local.get $target) (i32.shl (local.get $k) (i32.const 3)))))
+        (local.set $p (i32.add (local.get $T) (i32.shl (local.get $j) (i32.const 3))))
+        (local.set $q (i32.add (local.get $W) (i32.shl (local.get $j) (i32.const 3))))
+        (local.set $a (i32.const 0))
+        (block $da2
+          (loop $la2
+            (br_if $da2 (i32.ge_u (local.get $a) (local.get $f)))
+            (local.set $y (f64.load (i32.add (local.get $yo) (i32.shl (local.get $a) (i32.const 3)))))
+            (f64.store (local.get $p) (local.get $y))
+            (f64.store (local.get $q) (f64.mul (local.get $w) (local.get $y)))
+            (local.set $p (i32.add (local.get $p) (local.get $nb)))
+            (local.set $q (i32.add (local.get $q) (local.get $nb)))
+            (local.set $a (i32.add (local.get $a) (i32.const 1)))
+            (br $la2)))
+        (if (f64.ne (local.get $t) (f64.const 0))
+          (then (call $axpy (local.get $t) (local.get $yo) (local.get $b) (local.get $f))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $lj)))
+    (call $gram_lower (local.get $A) (local.get $W) (local.get $T) (local.get $f) (local.get $n)))
+
   ;; A[a*f + c] += sum_j W[a*n + j] * T[c*n + j] for c <= a (lower triangle, whole 2 x 2 blocks):
   ;; the weighted Gram of a row's gathered factors (T: f x n, W: w-scaled T).
-  (func (export "gram_lower") (param $A i32) (param $W i32) (param $T i32) (param $f i32) (param $n i32)
+  (func $gram_lower (export "gram_lower") (param $A i32) (param $W i32) (param $T i32) (param $f i32) (param $n i32)
     (local $a i32) (local $c i32) (local $j i32) (local $nb i32) (local $rb i32)
     (local $w0 i32) (local $w1 i32) (local $t0 i32) (local $t1 i32) (local $end i32) (local $end2 i32)
     (local $s00 v128) (local $s01 v128) (local $s10 v128) (local $s11 v128)
