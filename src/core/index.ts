@@ -8,3 +8,4 @@ export { columnsOf, hasTag, cardinalityOf, itemIdColumnOf, type ColumnLike, type
 export { registerBlock, createBlock, listBlockTypes, canonicalBlockType, getBlockClass, type BlockClass } from "./registry.js";
 export { isTensorSpec, tensorSpec, formatSpec, shapeMatches, type DType, type TensorSpec, type PortSpec } from "./spec.js";
 export { activation, dropout, layerNorm, crossEntropyPerRow, type ActivationName } from "./ops.js";
+export type { SequenceBatchLike } from "./batch.js";

@@ -1,0 +1,71 @@
+import {
+  Block,
+  BlockError,
+  createBlock,
+  type BlockConfig,
+  type BlockContext,
+  type BlockInput,
+  type BlockOutput,
+  type CallContext,
+  type PortSpec,
+} from "../../src/core/index.js";
+
+/** Config of `sequential` (schemas/blocks/sequential.schema.json). */
+export interface SequentialConfig {
+  type: "sequential";
+  name?: string;
+  blocks: (BlockConfig & Record<string, unknown>)[];
+}
+
+/**
+ * Runs blocks in order; each child is built from the previous child's output spec
+ * (Transformers4Rec SequentialBlock). `new SequentialBlock([a, b])` takes block instances;
+ * `new SequentialBlock({type: "sequential", blocks: [...configs]})` makes them from the registry.
+ */
+export class SequentialBlock extends Block<SequentialConfig> {
+  readonly blocks: Block[];
+
+  constructor(blocks: Block[] | SequentialConfig | Omit<SequentialConfig, "type">, opts: { name?: string } = {}) {
+    if (Array.isArray(blocks)) {
+      super({ type: "sequential", ...(opts.name ? { name: opts.name } : {}), blocks: blocks.map((b) => b.getConfig() as SequentialConfig["blocks"][number]) });
+      this.blocks = blocks;
+    } else {
+      super({ ...blocks, type: "sequential" } as SequentialConfig);
+      this.blocks = this.config.blocks.map((c, i) => createBlock(structuredClone(c) as SequentialConfig["blocks"][number], `/blocks/${i}`));
+    }
+    if (this.blocks.length === 0) throw new BlockError("", "empty_sequential", "SequentialBlock needs at least one block.");
+  }
+
+  computeOutputSpec(input: PortSpec, ctx: BlockContext): PortSpec {
+    let spec = input;
+    this.blocks.forEach((b, i) => {
+      spec = b.built ? b.outputSpec! : b.computeOutputSpec(spec, ctx.child("blocks", i));
+    });
+    return spec;
+  }
+
+  override build(input: PortSpec, ctx: BlockContext): void {
+    // children are built in order, each from the previous output spec
+    let spec = input;
+    this.blocks.forEach((b, i) => {
+      if (!b.built) b.build(spec, ctx.child("blocks", i));
+      spec = b.outputSpec!;
+    });
+    super.build(input, ctx);
+  }
+
+  override getConfig(): SequentialConfig {
+    return { ...structuredClone(this.config), blocks: this.blocks.map((b) => b.getConfig() as SequentialConfig["blocks"][number]) };
+  }
+
+  override children(): [string, Block][] {
+    return this.blocks.map((b, i) => [String(i), b]);
+  }
+
+  call(input: BlockInput, ctx: CallContext): BlockOutput {
+    let x: BlockOutput = input;
+    for (const b of this.blocks) x = b.call(x, ctx);
+    return x;
+  }
+}
+

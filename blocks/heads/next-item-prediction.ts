@@ -1,0 +1,134 @@
+import * as tf from "@tensorflow/tfjs";
+import {
+  Block,
+  BlockError,
+  crossEntropyPerRow,
+  formatSpec,
+  isTensorSpec,
+  type BlockContext,
+  type BlockInput,
+  type CallContext,
+  type PortSpec,
+  type TensorSpec,
+} from "../../src/core/index.js";
+import type { ItemEmbeddings } from "../features/tabular-sequence-features.js";
+
+/** Config of `next-item-prediction` (schemas/blocks/next-item-prediction.schema.json). */
+export interface NextItemPredictionConfig {
+  type: "next-item-prediction";
+  name?: string;
+  weightTying?: boolean;
+  softmaxTemperature?: number;
+  labelSmoothing?: number;
+  outputBias?: boolean;
+}
+
+/** Per-row cross-entropy, (logits [N, V], labels int32 [N]) -> [N]; src/engine's fused kernel plugs in here. */
+export type CrossEntropyFn = (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Tensor1D;
+
+let crossEntropy: CrossEntropyFn = crossEntropyPerRow;
+
+/** Sets the cross-entropy used by every next-item task (the training loop passes src/engine's). */
+export function setCrossEntropy(fn: CrossEntropyFn): void {
+  crossEntropy = fn;
+}
+
+/**
+ * Next-item prediction over the whole item catalogue (Transformers4Rec NextItemPredictionTask):
+ * hidden states at label positions -> logits [N, V] (V = item-id cardinality). With `weightTying`,
+ * logits = h · Eᵀ using the input block's item table, with a linear projection added when the
+ * body's size differs from the item embedding size; otherwise a separate output matrix (torch
+ * Linear init, no bias unless `outputBias`). Logits are divided by `softmaxTemperature`.
+ * Labels come from the masking scheme; padding positions are removed by the caller (Model).
+ */
+export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
+  private items: ItemEmbeddings | undefined;
+  private proj: { kernel: tf.Variable; bias: tf.Variable } | undefined;
+  private outKernel: tf.Variable | undefined;
+  private outBias: tf.Variable | undefined;
+
+  constructor(config: Omit<NextItemPredictionConfig, "type"> | NextItemPredictionConfig = {}) {
+    super({ ...config, type: "next-item-prediction" } as NextItemPredictionConfig);
+  }
+
+  /** Number of items scored (the item-id cardinality, including 0 = padding). */
+  get numItems(): number {
+    if (!this.items) throw new Error("NextItemPredictionTask is not built");
+    return this.items.cardinality;
+  }
+
+  computeOutputSpec(input: PortSpec, ctx: BlockContext): TensorSpec {
+    if (!isTensorSpec(input) || input.dtype !== "float32" || input.shape.length !== 3 || typeof input.shape[2] !== "number") {
+      throw new BlockError(ctx.path, "incompatible_input", `next-item-prediction needs the body's output as float32 [B, L, D], got ${formatSpec(input)}.`, {
+        hint: "The body must keep the sequence axis (e.g. a transformer), not pool it away.",
+      });
+    }
+    const items = ctx.get<ItemEmbeddings>("item-embeddings");
+    if (!items) {
+      throw new BlockError(ctx.path, "missing_item_id", "next-item-prediction needs an input block with an item-id embedding table (tabular-sequence-features).");
+    }
+    if (!ctx.get("masking")) {
+      throw new BlockError(ctx.path, "missing_masking", "next-item-prediction needs a masking scheme on the input block to know its labels.", {
+        hint: "Set `masking: {type: causal}` or `masking: {type: masked}` on the inputs block.",
+      });
+    }
+    return { shape: [null, items.cardinality], dtype: "float32" };
+  }
+
+  protected override buildWeights(input: PortSpec, ctx: BlockContext): void {
+    const d = (input as TensorSpec).shape[2] as number;
+    this.items = ctx.get<ItemEmbeddings>("item-embeddings")!;
+    const V = this.items.cardinality;
+    if (this.config.weightTying) {
+      if (d !== this.items.dim) {
+        const limit = 1 / Math.sqrt(d);
+        this.proj = {
+          kernel: this.addWeight("projection/kernel", [d, this.items.dim], { kind: "uniform", limit }, ctx),
+          bias: this.addWeight("projection/bias", [this.items.dim], { kind: "uniform", limit }, ctx),
+        };
+      }
+    } else {
+      this.outKernel = this.addWeight("output/kernel", [d, V], { kind: "uniform", limit: 1 / Math.sqrt(d) }, ctx);
+    }
+    if (this.config.outputBias) this.outBias = this.addWeight("output/bias", [V], { kind: "zeros" }, ctx);
+  }
+
+  /** Logits [N, V] of hidden states [N, D]. */
+  logits(hidden: tf.Tensor2D): tf.Tensor2D {
+    let h: tf.Tensor2D = hidden;
+    let out: tf.Tensor2D;
+    if (this.config.weightTying) {
+      if (this.proj) h = tf.add(tf.matMul(h, this.proj.kernel as tf.Tensor2D), this.proj.bias);
+      out = tf.matMul(h, this.items!.table as tf.Tensor2D, false, true);
+    } else out = tf.matMul(h, this.outKernel as tf.Tensor2D);
+    if (this.outBias) out = tf.add(out, this.outBias);
+    const T = this.config.softmaxTemperature!;
+    if (T !== 1) out = tf.div(out, T);
+    return out;
+  }
+
+  /** Mean cross-entropy (with label smoothing) of logits [N, V] against int32 labels [N]. */
+  loss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+    const ce = crossEntropy(logits, labels);
+    const eps = this.config.labelSmoothing!;
+    if (eps <= 0) return tf.mean(ce);
+    // (1-eps)·CE + eps·mean_j(-log p_j) = CE + eps·(logit_y - mean_j logit_j)
+    const [n, v] = logits.shape;
+    const picked = tf.gather(tf.reshape(logits, [-1]), tf.add(tf.mul(tf.range(0, n, 1, "int32"), v), labels));
+    return tf.mean(tf.add(ce, tf.mul(tf.sub(picked, tf.mean(logits, 1)), eps)));
+  }
+
+  /**
+   * Hidden states [B, L, D] -> logits [N, V] at the flat positions (b·L + t) given in the
+   * CallContext as "positions" (int32 [N]); the Model puts label positions there (train / eval) or
+   * the read position of each row (inference).
+   */
+  call(input: BlockInput, ctx: CallContext): tf.Tensor2D {
+    const h = input as tf.Tensor3D;
+    const [B, L, D] = h.shape;
+    const positions = ctx.get<tf.Tensor1D>("positions");
+    if (!positions) throw new Error('next-item-prediction: the CallContext has no "positions"');
+    const rows = tf.gather(tf.reshape(h, [B * L, D]), positions) as tf.Tensor2D;
+    return this.logits(rows);
+  }
+}
