@@ -97,10 +97,13 @@ export function translateAjvErrors(errors: readonly ErrorObject[], data: unknown
   return dedupe(issues);
 }
 
+/** One issue per code and place; a block without `type` is one missing_block_type, not also a missing_key. */
 function dedupe(issues: Issue[]): Issue[] {
   const seen = new Set<string>();
+  const noType = new Set(issues.filter((i) => i.code === "missing_block_type" || i.code === "missing_model_type").map((i) => `${i.path}/type`));
   return issues.filter((i) => {
-    const k = `${i.code}|${i.path}|${i.message}`;
+    if (i.code === "missing_key" && noType.has(i.path)) return false;
+    const k = `${i.code}|${i.path}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
@@ -169,7 +172,8 @@ function translateOne(e: ErrorObject, root: unknown, locate: Locate, ctx: Schema
     case "type": {
       const want = Array.isArray(p.type) ? (p.type as string[]) : String(p.type).split(",");
       const words = want.map((t) => TYPE_WORDS[t] ?? t).join(" or ");
-      return mk("wrong_type", here, `Expected ${words}. Received: ${describeValue(value)} (${typeWord(value)}).`, { ...received, expected: want.join("|") });
+      const kind = value !== null && typeof value === "object" ? "" : ` (${typeWord(value)})`;
+      return mk("wrong_type", here, `Expected ${words}. Received: ${describeValue(value)}${kind}.`, { ...received, expected: want.join("|") });
     }
     case "const": {
       return mk("invalid_value", here, `Expected ${JSON.stringify(p.allowedValue)}. Received: ${describeValue(value)}.`, { ...received, expected: p.allowedValue });
@@ -202,10 +206,10 @@ function translateOne(e: ErrorObject, root: unknown, locate: Locate, ctx: Schema
       return mk("invalid_length", here, `Expected ${word} ${lim} ${unit}${lim === 1 ? "" : "s"}. Received: ${describeValue(value)}.`, { ...received, expected: `${word} ${lim} ${unit}s` });
     }
     case "uniqueItems": {
-      const i = Number(p.i);
-      const j = Number(p.j);
+      const later = Math.max(Number(p.i), Number(p.j));
+      const first = Math.min(Number(p.i), Number(p.j));
       const list = value as unknown[];
-      return mk("duplicate_items", `${here}/${i}`, `Items ${j} and ${i} of this list are equal (${describeValue(list?.[i])}); each may appear once.`, { received: shortValue(list?.[i]) }, locate(`${here}/${i}`));
+      return mk("duplicate_items", `${here}/${later}`, `Item ${later} of this list repeats item ${first} (${describeValue(list?.[later])}); each may appear once.`, { received: shortValue(list?.[later]) }, locate(`${here}/${later}`));
     }
     case "pattern": {
       const desc = typeof parent?.description === "string" ? parent.description : undefined;

@@ -85,7 +85,7 @@ export function parseSource(text: string, file: string, opts: { json?: boolean; 
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true, keepSourceTokens: false });
+    doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true, keepSourceTokens: false, logLevel: "error" });
   } catch (err) {
     if (err instanceof RangeError) return failed(file, [issue("too_deeply_nested", `The document nests too deeply to read (more than ${opts.maxDepth ?? MAX_DEPTH} levels).`, 0)]);
     throw err;
@@ -105,15 +105,18 @@ export function parseSource(text: string, file: string, opts: { json?: boolean; 
       return failed(file, issues);
     }
   }
+  const overflow = [...doc.errors, ...doc.warnings].find((e) => /call stack/i.test(e.message));
+  if (overflow) return failed(file, [issue("too_deeply_nested", `The document nests too deeply to read (more than ${opts.maxDepth ?? MAX_DEPTH} levels).`, overflow.pos[0], "Recipes nest a few levels; this looks like generated or corrupted content.")]);
   const seen = new Set<string>();
   for (const e of [...doc.errors, ...doc.warnings]) {
     const offset = e.pos[0];
-    const key = `${e.code}:${offset}`;
+    const key = String(offset);
     if (seen.has(key)) continue;
     seen.add(key);
     const first = e.message.split("\n")[0]!.replace(/\s+at line \d+, column \d+:?$/, "");
     if (e.code === "DUPLICATE_KEY") {
-      const keyText = text.slice(e.pos[0], e.pos[1]).split(/[:\n]/)[0]!.trim().replace(/^["']|["']$/g, "");
+      const m = /^\s*("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^:\n]*)/.exec(text.slice(e.pos[0], e.pos[0] + 200));
+      const keyText = (m?.[1] ?? "").trim().replace(/^["']|["']$/g, "");
       issues.push(issue("duplicate_key", `The key "${keyText.slice(0, 60)}" appears more than once in this mapping.`, offset, "Keep one of them; later entries would otherwise silently win."));
     } else if (e.code === "MULTIPLE_DOCS") {
       issues.push(issue("multiple_documents", "The file holds several YAML documents (separated by ---); a recipe or schema is one document.", offset, "Remove the extra --- line or split the file."));
@@ -162,7 +165,7 @@ function keyString(k: unknown): string | undefined {
   if (isScalar(k)) return String(k.value);
   if (k === null || k === undefined) return undefined;
   if (typeof k !== "object") return String(k);
-  return undefined;
+  return String(k);
 }
 
 function withLocate(file: string, value: unknown, issues: Issue[], doc: Document.Parsed, at: (o: number) => SourceLocation): ParsedSource {

@@ -1,5 +1,6 @@
 import { translateAjvErrors } from "../errors/ajv.js";
 import { RecblocksError, type Issue } from "../errors/issue.js";
+import { sortIssues } from "../errors/sort.js";
 import { displayPath, parseSource, readSource, type ParsedSource } from "../errors/source.js";
 import type { Recipe } from "../generated/recipe.js";
 import type { FeatureSchema } from "../schema/feature-schema.js";
@@ -30,17 +31,6 @@ export interface RecipeOptions {
 }
 
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
-
-function sortIssues(issues: Issue[], file: string): Issue[] {
-  return issues
-    .map((i, n) => ({ i, n }))
-    .sort((a, b) => {
-      const fa = a.i.source?.file === file ? 0 : 1;
-      const fb = b.i.source?.file === file ? 0 : 1;
-      return fa - fb || (a.i.source?.line ?? 0) - (b.i.source?.line ?? 0) || (a.i.source?.column ?? 0) - (b.i.source?.column ?? 0) || a.n - b.n;
-    })
-    .map((x) => x.i);
-}
 
 /** Upgrade an older recipe to the current version (a copy), or say why it cannot be. */
 function upgrade(source: ParsedSource, value: Record<string, unknown>): { doc?: Record<string, unknown>; issues: Issue[] } {

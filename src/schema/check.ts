@@ -1,5 +1,6 @@
 import { translateAjvErrors, type Locate } from "../errors/ajv.js";
 import type { Issue } from "../errors/issue.js";
+import { sortIssues } from "../errors/sort.js";
 import type { FeatureColumn, FeatureSchemaDoc } from "../generated/feature-schema.js";
 import { defaultSchemaSet, type SchemaSet } from "../recipe/schema-set.js";
 import { CONFLICTING_TAGS } from "./tags.js";
@@ -14,7 +15,7 @@ export function checkFeatureSchemaDoc(doc: unknown, locate: Locate, opts: { pref
   const prefix = opts.prefix ?? "";
   const loc: Locate = (p, o) => locate(prefix + p, o);
   if (!set.validateFeatureSchema(doc)) {
-    return translateAjvErrors(set.validateFeatureSchema.errors ?? [], doc, loc, set.context(), prefix);
+    return sortIssues(translateAjvErrors(set.validateFeatureSchema.errors ?? [], doc, loc, set.context(), prefix));
   }
   const issues: Issue[] = [];
   const mk = (code: string, path: string, message: string, extra: Partial<Issue> = {}): Issue => ({ code, path: prefix + path, message, ...extra, source: loc(path) });
@@ -51,5 +52,5 @@ export function checkFeatureSchemaDoc(doc: unknown, locate: Locate, opts: { pref
       issues.push(mk("multiple_item_ids", `/columns/${i}/tags`, `Column "${cols[i]!.name}" is tagged item-id, and so is "${cols[itemIds[0]!]!.name}"; a schema has exactly one item-id column.`, { hint: "Keep item-id on the column of the items to recommend; use item for item side features." }));
     }
   }
-  return issues;
+  return sortIssues(issues);
 }
