@@ -12,6 +12,7 @@ import {
   type NativePackage,
 } from "./native.js";
 import { registerNativeKernels } from "./ops.js";
+import { silenceCpuBanner } from "./quiet.js";
 import { registerWasmKernels } from "./wasm-kernels.js";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -139,11 +140,6 @@ async function tryWasm(): Promise<string | undefined> {
   }
 }
 
-/** Silences TF.js's "Hi, looks like you are running TensorFlow.js in Node.js..." banner of the cpu backend. */
-function silenceCpuBanner(): void {
-  const cpu = tf.findBackend("cpu") as unknown as { firstUse?: boolean } | null;
-  if (cpu && "firstUse" in cpu) cpu.firstUse = false;
-}
 
 /**
  * Chooses and starts the TF.js backend. `backend` defaults to RECBLOCKS_BACKEND, then "auto";

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import "./quiet.js";
 
 /**
  * Ops recblocks offers on top of TF.js: on the native backend they run TensorFlow's fused kernels by

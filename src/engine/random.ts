@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import "./quiet.js";
 
 /**
  * A seeded pseudo-random generator (mulberry32: 32-bit state, fast, good enough for initialisers,
