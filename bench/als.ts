@@ -6,7 +6,8 @@
  *   node --import tsx bench/als.ts [--reps 3] [--iterations 5] [--quality] [--threads 1] [--json]
  *
  * Time rows: seconds per iteration (mean over the run's iterations, median over repetitions);
- * ratio = peer / recblocks (> 1: recblocks is faster). Quality rows (--quality: 15 iterations each):
+ * ratio = peer / recblocks (> 1: recblocks is faster); recblocks with its default WebAssembly SIMD
+ * kernels and with the typed-array kernels (the fallback), the three alternating. Quality rows (--quality: 15 iterations each):
  * ratio = recblocks / peer. Also measured: Y^T Y on typed arrays vs TF.js, and scoring 512 users
  * against every item with typed loops vs a TF.js matMul.
  * With --json the last line is {"suite":"als","machine","rows":[{"metric","recblocks","peer","ratio"}]}.
@@ -61,12 +62,12 @@ const f = 64;
 const nu = d.users.length;
 const ni = d.items.length;
 
-function ours(solver: "cg" | "cholesky", iterations: number): { sPerIt: number; X: Float64Array; Y: Float64Array } | Promise<{ sPerIt: number; X: Float64Array; Y: Float64Array }> {
+function ours(solver: "cg" | "cholesky", iterations: number, kernels: "auto" | "js" = "auto"): { sPerIt: number; X: Float64Array; Y: Float64Array } | Promise<{ sPerIt: number; X: Float64Array; Y: Float64Array }> {
   const cfg = resolveAlsConfig({ type: "als", factors: f, regularization: 0.01, alpha: 1, iterations, solver, seed: 42, threads });
   const done = (r: { history: { seconds: number }[]; userFactors: Float64Array; itemFactors: Float64Array }) => ({
     sPerIt: r.history.reduce((s, h) => s + h.seconds, 0) / r.history.length, X: r.userFactors, Y: r.itemFactors,
   });
-  return threads > 1 ? fitAlsParallel(split.train, cfg, threads).then(done) : done(fitAls(split.train, cfg));
+  return threads > 1 ? fitAlsParallel(split.train, cfg, threads).then(done) : done(fitAls(split.train, cfg, { kernels }));
 }
 
 const tmp = mkdtempSync(join(tmpdir(), "als-bench-"));
@@ -90,17 +91,21 @@ log(`bench/als: ml-100k (${nu} users, ${ni} items, ${split.train.indptr[nu]} tra
   + `alternating recblocks / peer (${python}), threads ${threads}, TF.js backend ${backend}`);
 for (const solver of ["cg", "cholesky"] as const) {
   const a: number[] = [];
+  const t: number[] = [];
   const b: number[] = [];
   for (let r = 0; r < reps; r++) {
     const o = await ours(solver, iters);
     a.push(o.sPerIt);
     const p = peer(solver, iters);
     b.push(p.s_per_iteration!);
-    log(`  ${solver} rep ${r + 1}: recblocks ${o.sPerIt.toFixed(4)} s/it, peer ${p.s_per_iteration!.toFixed(4)} s/it`);
+    const j = await ours(solver, iters, "js");
+    t.push(j.sPerIt);
+    log(`  ${solver} rep ${r + 1}: recblocks ${o.sPerIt.toFixed(4)} s/it (wasm SIMD kernels), peer ${p.s_per_iteration!.toFixed(4)} s/it, `
+      + `recblocks typed-array kernels ${j.sPerIt.toFixed(4)} s/it`);
   }
-  const ra = median(a);
   const pb = median(b);
-  rows.push({ metric: `s_per_iteration_${solver}`, recblocks: ra, peer: pb, ratio: pb / ra });
+  rows.push({ metric: `s_per_iteration_${solver}`, recblocks: median(a), peer: pb, ratio: pb / median(a) });
+  rows.push({ metric: `s_per_iteration_${solver}_typed_kernels`, recblocks: median(t), peer: pb, ratio: pb / median(t) });
 }
 
 if (quality) {
