@@ -160,6 +160,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
     for (const col of cols) {
       const isItem = col.name === item.name;
       if (excluded.has(col.name) && !isItem) continue;
+      if (!isItem && hasTag(col, "session-id")) continue; // an identifier, not a feature
       const sequential = isItem || hasTag(col, "list");
       if (isItem || anyTag(col, c.categoricalTags!)) {
         const card = cardinalityOf(col);

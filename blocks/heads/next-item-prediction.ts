@@ -3,6 +3,7 @@ import {
   Block,
   BlockError,
   crossEntropyPerRow,
+  pickPerRow,
   formatSpec,
   isTensorSpec,
   type BlockContext,
@@ -113,8 +114,7 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
     const eps = this.config.labelSmoothing!;
     if (eps <= 0) return tf.mean(ce);
     // (1-eps)·CE + eps·mean_j(-log p_j) = CE + eps·(logit_y - mean_j logit_j)
-    const [n, v] = logits.shape;
-    const picked = tf.gather(tf.reshape(logits, [-1]), tf.add(tf.mul(tf.range(0, n, 1, "int32"), v), labels));
+    const picked = pickPerRow(logits, labels);
     return tf.mean(tf.add(ce, tf.mul(tf.sub(picked, tf.mean(logits, 1)), eps)));
   }
 

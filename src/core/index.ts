@@ -7,5 +7,5 @@ export { initialValues, makeVariable, type Initializer } from "./init.js";
 export { columnsOf, hasTag, cardinalityOf, itemIdColumnOf, type ColumnLike, type FeatureSchemaLike } from "./feature-columns.js";
 export { registerBlock, createBlock, listBlockTypes, canonicalBlockType, getBlockClass, type BlockClass } from "./registry.js";
 export { isTensorSpec, tensorSpec, formatSpec, shapeMatches, type DType, type TensorSpec, type PortSpec } from "./spec.js";
-export { activation, dropout, layerNorm, crossEntropyPerRow, type ActivationName } from "./ops.js";
+export { activation, dropout, layerNorm, crossEntropyPerRow, pickPerRow, type ActivationName } from "./ops.js";
 export type { SequenceBatchLike } from "./batch.js";

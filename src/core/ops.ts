@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { sparseSoftmaxCrossEntropy } from "../engine/index.js";
 
 export type ActivationName = "relu" | "gelu" | "tanh" | "sigmoid" | "swish" | "elu" | "leaky-relu" | "linear";
 
@@ -40,15 +41,18 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: 
 }
 
 /**
- * Per-row softmax cross-entropy with integer labels: logsumexp(logits) - logits[label].
- * The TF.js composite; the training loop uses src/engine's fused kernel when it is available.
+ * Per-row softmax cross-entropy with integer labels: logsumexp(logits) - logits[label]
+ * (src/engine's sparseSoftmaxCrossEntropy: the fused TF kernel on the native backend).
  */
 export function crossEntropyPerRow(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  return sparseSoftmaxCrossEntropy(logits, labels);
+}
+
+/** logits[r, labels[r]] for every row r: [N]. */
+export function pickPerRow(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
   return tf.tidy(() => {
-    const lse = tf.logSumExp(logits, 1);
     const [n, v] = logits.shape;
-    const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, "int32"), v), labels.toInt());
-    const picked = tf.gather(tf.reshape(logits, [-1]), flatIdx);
-    return tf.sub(lse, picked) as tf.Tensor1D;
+    const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, "int32"), tf.scalar(v, "int32")), labels.toInt());
+    return tf.gather(tf.reshape(logits, [-1]), flatIdx) as tf.Tensor1D;
   });
 }

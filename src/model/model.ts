@@ -1,0 +1,334 @@
+import * as tf from "@tensorflow/tfjs";
+import {
+  Block,
+  BlockContext,
+  CallContext,
+  createBlock,
+  type BlockConfig,
+  type BlockOutput,
+  type CallMode,
+  type FeatureSchemaLike,
+  type PortSpec,
+  type RandomSource,
+  type SequenceBatchLike,
+  type TensorSpec,
+} from "../core/index.js";
+import { mulberry32, type MaskResult } from "../masking/index.js";
+import { RankingMetrics, type RankingMetricName } from "../metrics/index.js";
+
+/** Host-side arrays of one batch after masking (what the input block's `prepare` returns). */
+export interface PreparedBatchLike {
+  batchSize: number;
+  seqLen: number;
+  features: Record<string, { values: Int32Array | Float32Array; shape: number[]; dtype: "int32" | "float32" }>;
+  mask?: MaskResult;
+  validPositions: Uint8Array;
+}
+
+/** What the model needs from its input block (TabularSequenceFeatures). */
+export interface InputBlockLike extends Block {
+  prepare(batch: SequenceBatchLike, mode: CallMode, rng: RandomSource, opts?: { useTargets?: boolean }): PreparedBatchLike;
+  expectedInputSpec(ctx: BlockContext): Record<string, TensorSpec>;
+  readonly itemIdColumn: string | undefined;
+  schema?: FeatureSchemaLike;
+}
+
+/** What the model needs from its task (NextItemPredictionTask). */
+export interface TaskLike extends Block {
+  logits(hidden: tf.Tensor2D): tf.Tensor2D;
+  loss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar;
+  readonly numItems: number;
+}
+
+/** A head as `new Head(body, task)` makes it (blocks/heads/head.ts). */
+export interface HeadLike {
+  body: Block;
+  task: Block;
+  chain(): Block[];
+}
+
+/** The `model` section of a recipe built from blocks. */
+export interface ModelConfig {
+  inputs: BlockConfig & Record<string, unknown>;
+  body: (BlockConfig & Record<string, unknown>)[];
+  head: BlockConfig & Record<string, unknown>;
+}
+
+export interface EvaluateOptions {
+  ks?: number[];
+  metrics?: RankingMetricName[];
+  /** Seed of the masking RNG (eval masking is deterministic for causal / last-item masked LM anyway). */
+  seed?: number;
+  onBatch?: (done: number) => void;
+}
+
+export interface TopKResult {
+  batchSize: number;
+  k: number;
+  /** [B*k] item ids (dense ids), best first. */
+  itemIds: Int32Array;
+  /** [B*k] logits of those items. */
+  scores: Float32Array;
+}
+
+/** One training batch ready for `tf.variableGrads`: the loss closure and its number of labels. */
+export interface TrainBatch {
+  loss: () => tf.Scalar;
+  numLabels: number;
+}
+
+const NEG = -1e9;
+
+/**
+ * A sequential recommender: input block -> body blocks -> next-item task (Transformers4Rec Model
+ * with one Head). Built from code (`new Model(new Head(new SequentialBlock([inputs, ...]), task))`)
+ * or from a recipe (`Model.fromConfig(recipe.model, schema)`); both give the same config and weights.
+ */
+export class Model {
+  readonly inputs: InputBlockLike;
+  readonly blocks: Block[];
+  readonly task: TaskLike;
+  readonly schema: FeatureSchemaLike | undefined;
+  private _built = false;
+  private exclusion: tf.Tensor1D | undefined;
+  private shared = new Map<string, unknown>();
+
+  constructor(head: HeadLike, opts: { schema?: FeatureSchemaLike } = {}) {
+    const chain = head.chain();
+    const inputs = chain[0] as InputBlockLike | undefined;
+    if (!inputs || typeof (inputs as Partial<InputBlockLike>).prepare !== "function") {
+      throw new TypeError("Model: the first block of the head's body must be an input block (TabularSequenceFeatures)");
+    }
+    if (typeof (head.task as Partial<TaskLike>).logits !== "function") throw new TypeError("Model: the head's task must be a NextItemPredictionTask");
+    this.inputs = inputs;
+    this.blocks = chain.slice(1);
+    this.task = head.task as TaskLike;
+    this.schema = opts.schema ?? inputs.schema;
+  }
+
+  /** Builds the blocks of a recipe's `model` section (block types must be registered: import blocks/index.js). */
+  static fromConfig(cfg: ModelConfig, schema: FeatureSchemaLike, opts: { path?: string } = {}): Model {
+    const base = opts.path ?? "/model";
+    const inputs = createBlock(cfg.inputs, `${base}/inputs`);
+    const body = (cfg.body ?? []).map((c, i) => createBlock(c, `${base}/body/${i}`));
+    const task = createBlock(cfg.head, `${base}/head`);
+    return new Model({ body: inputs, task, chain: () => [inputs, ...body] }, { schema });
+  }
+
+  get built(): boolean {
+    return this._built;
+  }
+
+  /** Shape-checks and creates every weight, seeded. Problems are BlockErrors at their recipe path. */
+  build(opts: { seed?: number; path?: string } = {}): this {
+    if (this._built) return this;
+    const ctx = new BlockContext({ schema: this.schema, path: opts.path ?? "/model", rng: mulberry32(opts.seed ?? 42), shared: this.shared });
+    const ictx = ctx.child("inputs");
+    let spec: PortSpec = this.inputs.expectedInputSpec(ictx);
+    this.inputs.build(spec, ictx);
+    spec = this.inputs.outputSpec!;
+    this.blocks.forEach((b, i) => {
+      const c = ctx.child("body", i);
+      b.build(spec, c);
+      spec = b.outputSpec!;
+    });
+    this.task.build(spec, ctx.child("head"));
+    this._built = true;
+    return this;
+  }
+
+  /** The recipe `model` section that rebuilds this model. */
+  toRecipe(): ModelConfig {
+    return {
+      inputs: this.inputs.getConfig() as ModelConfig["inputs"],
+      body: this.blocks.map((b) => b.getConfig() as ModelConfig["body"][number]),
+      head: this.task.getConfig() as ModelConfig["head"],
+    };
+  }
+
+  /** Every weight by its stable name: inputs/..., body/<i>/..., head/... */
+  namedVariables(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>(this.inputs.namedVariables());
+    this.blocks.forEach((b, i) => {
+      for (const [k, v] of b.namedVariables(`body/${i}`)) out.set(k, v);
+    });
+    for (const [k, v] of this.task.namedVariables("head")) out.set(k, v);
+    return out;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [...this.namedVariables().values()].filter((v) => v.trainable);
+  }
+
+  countParams(): number {
+    let n = 0;
+    for (const v of this.namedVariables().values()) n += v.size;
+    return n;
+  }
+
+  /** Number of items scored (item-id cardinality, 0 = padding included). */
+  get numItems(): number {
+    return this.task.numItems;
+  }
+
+  private requireBuilt(): void {
+    if (!this._built) throw new Error("Model: call build() first");
+  }
+
+  /** Runs the blocks on a prepared batch and returns logits at the flat positions (call inside a tidy). */
+  private forward(prep: PreparedBatchLike, mode: CallMode, rng: RandomSource, positions: Int32Array): tf.Tensor2D {
+    const ctx = new CallContext({ mode, rng });
+    const inputs: Record<string, tf.Tensor> = {};
+    for (const [k, f] of Object.entries(prep.features)) inputs[k] = tf.tensor(f.values, f.shape, f.dtype);
+    ctx.set("padding-mask", tf.tensor2d(Float32Array.from(prep.validPositions), [prep.batchSize, prep.seqLen]));
+    if (prep.mask) {
+      ctx.set("mask-input", tf.tensor2d(Float32Array.from(prep.mask.maskInput), [prep.batchSize, prep.seqLen]));
+      ctx.set("mask", prep.mask);
+    }
+    ctx.set("item-ids", inputs[this.inputs.itemIdColumn!]);
+    ctx.set("positions", tf.tensor1d(positions, "int32"));
+    let x: BlockOutput = this.inputs.call(inputs, ctx);
+    for (const b of this.blocks) x = b.call(x, ctx);
+    return this.task.call(x, ctx) as tf.Tensor2D;
+  }
+
+  /** Label positions (flat b·L + t) and labels of a masked batch. */
+  private static labelPositions(prep: PreparedBatchLike): { positions: Int32Array; labels: Int32Array } {
+    const m = prep.mask;
+    if (!m) return { positions: new Int32Array(0), labels: new Int32Array(0) };
+    const positions = new Int32Array(m.numLabels);
+    const labels = new Int32Array(m.numLabels);
+    let k = 0;
+    for (let i = 0; i < m.labels.length; i++) {
+      if (m.labels[i] !== 0) {
+        positions[k] = i;
+        labels[k++] = m.labels[i]!;
+      }
+    }
+    return { positions: positions.subarray(0, k), labels: labels.subarray(0, k) };
+  }
+
+  /** Where each row's prediction is read at inference (flat b·L' + t). */
+  private static readPositions(prep: PreparedBatchLike): Int32Array {
+    const B = prep.batchSize;
+    const L = prep.seqLen;
+    const out = new Int32Array(B);
+    const rp = prep.mask?.readPositions;
+    for (let b = 0; b < B; b++) {
+      let t = rp ? rp[b]! : -1;
+      if (!rp) for (let j = 0; j < L; j++) if (prep.validPositions[b * L + j]) t = j;
+      out[b] = b * L + Math.max(0, t);
+    }
+    return out;
+  }
+
+  /**
+   * A training batch: host-side masking now, and a closure computing the mean loss over the label
+   * positions (for `tf.variableGrads`). Undefined when the batch has no label.
+   */
+  trainBatch(batch: SequenceBatchLike, rng: RandomSource): TrainBatch | undefined {
+    this.requireBuilt();
+    const prep = this.inputs.prepare(batch, "train", rng);
+    const { positions, labels } = Model.labelPositions(prep);
+    if (labels.length === 0) return undefined;
+    return {
+      numLabels: labels.length,
+      loss: () => {
+        const logits = this.forward(prep, "train", rng, positions);
+        return this.task.loss(logits, tf.tensor1d(labels, "int32"));
+      },
+    };
+  }
+
+  /** Logits + [-1e9 at id 0]: padding is never recommended. */
+  private excluded(logits: tf.Tensor2D): tf.Tensor2D {
+    if (!this.exclusion || this.exclusion.isDisposed) {
+      const v = new Float32Array(this.numItems);
+      v[0] = NEG;
+      this.exclusion = tf.keep(tf.tensor1d(v));
+    }
+    return tf.add(logits, this.exclusion);
+  }
+
+  /**
+   * Ranking metrics over batches (SequenceBatch with `targets`: the target of each row is predicted
+   * from its prefix; without: the masking's eval labels). Top-k runs inside TF.js; only the k best
+   * ids per row come back to JS. Adds "loss" (mean cross-entropy) and "examples".
+   */
+  evaluate(data: Iterable<SequenceBatchLike>, opts: EvaluateOptions = {}): Record<string, number> {
+    this.requireBuilt();
+    const ks = opts.ks ?? [20];
+    const metrics = new RankingMetrics(ks, opts.metrics ?? ["ndcg", "recall", "mrr"]);
+    const K = Math.min(Math.max(...ks), this.numItems);
+    const rng = mulberry32(opts.seed ?? 1234);
+    let lossSum = 0;
+    let n = 0;
+    let done = 0;
+    for (const batch of data) {
+      const prep = this.inputs.prepare(batch, "eval", rng);
+      const { positions, labels } = Model.labelPositions(prep);
+      done++;
+      if (labels.length === 0) continue;
+      const [idx, loss] = tf.tidy(() => {
+        const logits = this.forward(prep, "eval", rng, positions);
+        const l = tf.mul(this.task.loss(logits, tf.tensor1d(labels, "int32")), labels.length);
+        const top = tf.topk(this.excluded(logits), K, true);
+        return [top.indices, l] as const;
+      });
+      const ids = idx.dataSync() as Int32Array;
+      lossSum += (loss.dataSync() as Float32Array)[0]!;
+      tf.dispose([idx, loss]);
+      if (K < Math.max(...ks)) {
+        // fewer items than the largest cut-off: pad the ranking with 0 (never a target)
+        const maxK = Math.max(...ks);
+        const padded = new Int32Array(labels.length * maxK);
+        for (let r = 0; r < labels.length; r++) padded.set(ids.subarray(r * K, r * K + K), r * maxK);
+        metrics.update(padded, Int32Array.from(labels), maxK);
+      } else metrics.update(ids, Int32Array.from(labels), K);
+      n += labels.length;
+      opts.onBatch?.(done);
+    }
+    return { ...metrics.result(), loss: n ? lossSum / n : NaN, examples: n };
+  }
+
+  /**
+   * Top-k next items for each row of a batch (inference mode: for masked LM a [MASK] is appended
+   * after the last item). Returns dense item ids and their scores (logits), best first.
+   */
+  topK(batch: SequenceBatchLike, k: number, opts: { exclude?: (b: number) => Iterable<number> } = {}): TopKResult {
+    this.requireBuilt();
+    const kk = Math.min(k, this.numItems);
+    const prep = this.inputs.prepare(batch, "inference", mulberry32(0));
+    const positions = Model.readPositions(prep);
+    const [idx, val] = tf.tidy(() => {
+      let logits = this.excluded(this.forward(prep, "inference", mulberry32(0), positions));
+      if (opts.exclude) {
+        const ex: number[] = [];
+        for (let b = 0; b < batch.batchSize; b++) for (const id of opts.exclude(b)) if (id > 0 && id < this.numItems) ex.push(b * this.numItems + id);
+        if (ex.length) {
+          const flat = tf.reshape(logits, [-1]);
+          const pen = tf.scatterND(tf.tensor2d(Int32Array.from(ex), [ex.length, 1], "int32"), tf.fill([ex.length], NEG), [flat.size]);
+          logits = tf.reshape(tf.add(flat, pen), logits.shape) as tf.Tensor2D;
+        }
+      }
+      const top = tf.topk(logits, kk, true);
+      return [top.indices, top.values] as const;
+    });
+    const out = { batchSize: batch.batchSize, k: kk, itemIds: Int32Array.from(idx.dataSync() as Int32Array), scores: Float32Array.from(val.dataSync() as Float32Array) };
+    tf.dispose([idx, val]);
+    return out;
+  }
+
+  /** Alias of topK (Transformers4Rec's predict with predict_top_k). */
+  predict(batch: SequenceBatchLike, k = 100): TopKResult {
+    return this.topK(batch, k);
+  }
+
+  /** Frees every weight. */
+  dispose(): void {
+    this.inputs.dispose();
+    for (const b of this.blocks) b.dispose();
+    this.task.dispose();
+    this.exclusion?.dispose();
+  }
+}
