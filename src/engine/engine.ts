@@ -7,7 +7,6 @@ import {
   installedHow,
   loadNative,
   packageDir,
-  setupStatus,
   unavailableReason,
   type NativePackage,
 } from "./native.js";
@@ -127,14 +126,27 @@ async function tryNative(threads: number | undefined, quiet: boolean): Promise<s
 
 async function tryWasm(): Promise<string | undefined> {
   if (wasmFailed) return wasmFailed;
+  // Emscripten's glue adds process handlers that rethrow any uncaught error from inside its module,
+  // so that Node prints a line of minified wasm glue instead of the error; take them out again.
+  const before = {
+    uncaughtException: process.listeners("uncaughtException"),
+    unhandledRejection: process.listeners("unhandledRejection"),
+  };
+  const dropAdded = (): void => {
+    for (const l of process.listeners("uncaughtException")) if (!before.uncaughtException.includes(l)) process.removeListener("uncaughtException", l);
+    for (const l of process.listeners("unhandledRejection")) if (!before.unhandledRejection.includes(l)) process.removeListener("unhandledRejection", l);
+  };
   try {
     await import("@tensorflow/tfjs-backend-wasm");
     // The multithreaded build does not start in Node; one thread.
     tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
     registerWasmKernels();
-    if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend failed to start");
+    const ok = await tf.setBackend("wasm");
+    dropAdded();
+    if (!ok) throw new Error("the wasm backend failed to start");
     return undefined;
   } catch (e) {
+    dropAdded();
     wasmFailed = `wasm unavailable: ${String((e as Error).message ?? e).split("\n")[0]}`;
     return wasmFailed;
   }
@@ -218,6 +230,3 @@ export function engineLine(info: EngineInfo): string {
 export function getEngineInfo(): EngineInfo | undefined {
   return current;
 }
-
-/** The install-time record of tools/native-setup (for doctor). */
-export { setupStatus };

@@ -11,6 +11,7 @@ export {
   type EngineInfo,
   type EngineOptions,
 } from "./engine.js";
+export { setupStatus } from "./native.js";
 export { sparseSoftmaxCrossEntropy, hasFusedSparseSoftmaxCrossEntropy, type SparseXentOptions } from "./ops.js";
 export { registerWasmKernels } from "./wasm-kernels.js";
 export { Rng, setSeed, getSeed, rng, normalValues, uniformValues, randomNormal, randomUniform, glorotUniform } from "./random.js";

@@ -189,9 +189,9 @@ describe("engine ops on every backend", () => {
     }
   });
 
-  it("sparse softmax cross-entropy: fused (native) and composite agree to 1e-5 on 64 x 3000 logits, with a weighted upstream gradient", async () => {
-    const B = 64;
-    const C = 3000;
+  it("sparse softmax cross-entropy: fused (native) and composite agree to 1e-5 on 32 x 2000 logits, with a weighted upstream gradient", async () => {
+    const B = 32;
+    const C = 2000;
     const xv = rnd(9, B * C, 4);
     const yv = ints(10, B, C);
     const wv = rnd(11, B);
