@@ -58,6 +58,11 @@ function escapePointer(s: string): string {
   return s.replace(/~/g, "~0").replace(/\//g, "~1");
 }
 
+/** A value as shown in a message: strings quoted, others as JSON, cut short. */
+export function quoted(v: unknown, max = 40): string {
+  return typeof v === "string" ? JSON.stringify(short(v, max)) : short(v, max);
+}
+
 /** Cuts a received value short for a message. */
 export function short(v: unknown, max = 40): string {
   const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);

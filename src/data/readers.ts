@@ -82,6 +82,7 @@ export async function readDelimited(file: string, opts: TableReadOptions): Promi
   let rows = 0;
   let headerLine = 0;
   let firstRecord = true;
+  let fatal: unknown;
 
   const setNames = (n: string[]) => {
     names = n;
@@ -99,6 +100,16 @@ export async function readDelimited(file: string, opts: TableReadOptions): Promi
     relax_quotes: true,
     skip_empty_lines: true,
     on_record: (record: string[], ctx: { lines: number }) => {
+      if (fatal !== undefined) return null;
+      try {
+        return onRecord(record, ctx);
+      } catch (err) {
+        fatal = err;
+        return null;
+      }
+    },
+  });
+  function onRecord(record: string[], ctx: { lines: number }): null {
       if (record.length === 1 && record[0]!.trim() === "") return null;
       if (firstRecord) {
         firstRecord = false;
@@ -125,8 +136,7 @@ export async function readDelimited(file: string, opts: TableReadOptions): Promi
       rows++;
       if (opts.onProgress && (rows & 0x3ffff) === 0) opts.onProgress(rows);
       return null;
-    },
-  });
+  }
   parser.on("data", () => {});
   const done = new Promise<void>((resolve, reject) => {
     parser.on("end", resolve);
@@ -137,9 +147,11 @@ export async function readDelimited(file: string, opts: TableReadOptions): Promi
     for await (const chunk of readUtf8Chunks(file)) {
       if (chunk.length) any = true;
       if (!parser.write(chunk)) await new Promise((r) => parser.once("drain", r));
+      if (fatal !== undefined) break;
     }
     parser.end();
     await done;
+    if (fatal !== undefined) throw fatal;
     if (!any) failData("data_file_empty", { file }, `Data file "${file}" is empty.`);
   } catch (err) {
     if (err instanceof RecblocksError) throw err;

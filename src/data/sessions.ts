@@ -1,4 +1,4 @@
-import { BadRows, dataIssue, failData, short, type BadRowPolicy } from "./errors.js";
+import { BadRows, dataIssue, failData, quoted, short, type BadRowPolicy } from "./errors.js";
 import { filterSteps, numSessions, subsetSessions, type CodedSessions } from "./coded.js";
 import { Interner } from "./interner.js";
 import { missingColumn } from "./readers.js";
@@ -141,7 +141,7 @@ function groupInteractionLog(table: RawTable, roles: ColumnRoles, f: FeatureColu
       const t = parseTime(timeCol![r]);
       if (!Number.isFinite(t)) {
         bad.add(
-          dataIssue("data_bad_timestamp", { ...loc, column: roles.timestamp }, `${where}: timestamp column "${roles.timestamp}" holds ${JSON.stringify(short(timeCol![r]))}, which is not a number or an ISO date (YYYY-MM-DD[THH:MM:SS]).`, {
+          dataIssue("data_bad_timestamp", { ...loc, column: roles.timestamp }, `${where}: timestamp column "${roles.timestamp}" holds ${quoted(timeCol![r])}, which is not a number or an ISO date (YYYY-MM-DD[THH:MM:SS]).`, {
             received: short(timeCol![r]),
             hint: "Timestamps are epoch seconds (or ms/µs), or ISO 8601 dates.",
           }),
@@ -154,7 +154,7 @@ function groupInteractionLog(table: RawTable, roles: ColumnRoles, f: FeatureColu
     if (ord) {
       const o = parseNumber(orderCol![r]);
       if (!Number.isFinite(o)) {
-        bad.add(dataIssue("data_bad_number", { ...loc, column: roles.order }, `${where}: order column "${roles.order}" holds ${JSON.stringify(short(orderCol![r]))}, which is not a number.`, { received: short(orderCol![r]) }));
+        bad.add(dataIssue("data_bad_number", { ...loc, column: roles.order }, `${where}: order column "${roles.order}" holds ${quoted(orderCol![r])}, which is not a number.`, { received: short(orderCol![r]) }));
         keep[r] = 0;
         continue;
       }
@@ -164,7 +164,7 @@ function groupInteractionLog(table: RawTable, roles: ColumnRoles, f: FeatureColu
     for (let k = 0; k < contCols.length && ok; k++) {
       const v = parseNumber(contCols[k]![r]);
       if (!Number.isFinite(v)) {
-        bad.add(dataIssue("data_bad_number", { ...loc, column: contNames[k] }, `${where}: continuous column "${contNames[k]}" holds ${JSON.stringify(short(contCols[k]![r]))}, which is not a number.`, { received: short(contCols[k]![r]) }));
+        bad.add(dataIssue("data_bad_number", { ...loc, column: contNames[k] }, `${where}: continuous column "${contNames[k]}" holds ${quoted(contCols[k]![r])}, which is not a number.`, { received: short(contCols[k]![r]) }));
         ok = false;
       } else cont[k]![r] = v;
     }
@@ -311,7 +311,7 @@ function groupSessionTable(table: RawTable, roles: ColumnRoles, f: FeatureColumn
     const where = loc.line !== undefined ? `Line ${loc.line}` : `Row ${r}`;
     const items = itemCol[r];
     if (!Array.isArray(items)) {
-      bad.add(dataIssue("data_bad_list", { ...loc, column: roles.item }, `${where}: the item id column "${roles.item}" should hold a list (one session per row), got ${JSON.stringify(short(items))}.`));
+      bad.add(dataIssue("data_bad_list", { ...loc, column: roles.item }, `${where}: the item id column "${roles.item}" should hold a list (one session per row), got ${quoted(items)}.`));
       continue;
     }
     let ok = true;
@@ -319,7 +319,7 @@ function groupSessionTable(table: RawTable, roles: ColumnRoles, f: FeatureColumn
       const v = table.data[name]?.[r];
       if (!Array.isArray(v) || v.length !== items.length) {
         bad.add(
-          dataIssue("data_bad_list", { ...loc, column: name }, `${where}: list column "${name}" should have ${items.length} values like "${roles.item}", got ${Array.isArray(v) ? v.length : JSON.stringify(short(v))}.`, {
+          dataIssue("data_bad_list", { ...loc, column: name }, `${where}: list column "${name}" should have ${items.length} values like "${roles.item}", got ${Array.isArray(v) ? v.length : quoted(v)}.`, {
             hint: "Per-step columns of a session table are lists as long as the item list; per-session values go in context columns (scalars).",
           }),
         );

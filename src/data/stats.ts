@@ -58,19 +58,16 @@ export function statsOf(cs: CodedSessions, format: string, columns: DataStats["c
 
 /** Counts rows, sessions, items and users of a data file or built-in data set (no filters). */
 export async function dataStats(spec: string, opts: StatsOptions = {}): Promise<DataStats> {
-  const src = openDataSource(spec, opts);
   let skipped = 0;
-  let cols: DataStats["columns"] = { item: opts.columns?.item ?? "item_id" };
   const warn = opts.onWarning;
-  const cs = await readCodedSessions(src, {
-    ...opts,
-    features: false,
-    onWarning: (m) => {
-      const k = /skipped (\d+) bad row/.exec(m);
-      if (k) skipped += Number(k[1]);
-      warn?.(m);
-    },
-  });
+  const onWarning = (m: string) => {
+    const k = /skipped (\d+) bad row/.exec(m);
+    if (k) skipped += Number(k[1]);
+    warn?.(m);
+  };
+  const src = openDataSource(spec, { ...opts, onWarning });
+  const cs = await readCodedSessions(src, { ...opts, features: false, onWarning });
+  let cols: DataStats["columns"];
   cols = { item: cs.itemColumn };
   if (cs.sessionColumn) cols.session = cs.sessionColumn;
   if (cs.userColumn) cols.user = cs.userColumn;
