@@ -7,12 +7,23 @@ const MAX_STRING = 60;
  * A short, printable form of a value a user wrote: strings cut to 60 characters,
  * objects and lists summarised (never whole subtrees).
  */
+/** Key counts of mappings already described (an issue per unknown key of a huge mapping would count its keys again each time). */
+const keyCounts = new WeakMap<object, number>();
+function keyCount(value: object): number {
+  let n = keyCounts.get(value);
+  if (n === undefined) {
+    n = Object.keys(value).length;
+    keyCounts.set(value, n);
+  }
+  return n;
+}
+
 export function shortValue(value: unknown): unknown {
   if (typeof value === "string") return value.length > MAX_STRING ? `${value.slice(0, MAX_STRING)}…` : value;
   if (value === null || typeof value === "number" || typeof value === "boolean") return value;
   if (Array.isArray(value)) return `[a list of ${value.length} item${value.length === 1 ? "" : "s"}]`;
   if (typeof value === "object") {
-    const n = Object.keys(value as object).length;
+    const n = keyCount(value as object);
     return `{a mapping with ${n} key${n === 1 ? "" : "s"}}`;
   }
   return String(value);
@@ -26,7 +37,7 @@ export function describeValue(value: unknown): string {
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return `a list of ${value.length} item${value.length === 1 ? "" : "s"}`;
   if (typeof value === "object") {
-    const n = Object.keys(value as object).length;
+    const n = keyCount(value as object);
     return `a mapping with ${n} key${n === 1 ? "" : "s"}`;
   }
   return String(value);

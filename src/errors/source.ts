@@ -85,7 +85,7 @@ export function parseSource(text: string, file: string, opts: { json?: boolean; 
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true, keepSourceTokens: false, logLevel: "error" });
+    doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false, strict: true, keepSourceTokens: false, logLevel: "error" });
   } catch (err) {
     if (err instanceof RangeError) return failed(file, [issue("too_deeply_nested", `The document nests too deeply to read (more than ${opts.maxDepth ?? MAX_DEPTH} levels).`, 0)]);
     throw err;
@@ -128,6 +128,15 @@ export function parseSource(text: string, file: string, opts: { json?: boolean; 
       issues.push(issue(opts.json ? "json_syntax_error" : "yaml_syntax_error", `${opts.json ? "JSON" : "YAML"} syntax error: ${first.replace(/\.$/, "")}.`, offset, e.code === "TAB_AS_INDENT" ? "Indent with spaces, not tabs." : undefined));
     }
   }
+  // Duplicate keys are found here with one Set per mapping: yaml's own uniqueKeys check compares each
+  // key with every earlier one (quadratic: minutes for a file with 60,000 keys).
+  if (doc.contents && !overflow) {
+    for (const dup of findDuplicateKeys(doc.contents as YamlNode)) {
+      const keyText = keyString(dup.key) ?? "";
+      issues.push(issue("duplicate_key", `The key "${keyText.slice(0, 60)}" appears more than once in this mapping.`, dup.offset, "Keep one of them; later entries would otherwise silently win."));
+    }
+    issues.sort((a, b) => ((a.source?.line ?? 0) - (b.source?.line ?? 0)) || ((a.source?.column ?? 0) - (b.source?.column ?? 0)));
+  }
   if (issues.length) return withLocate(file, undefined, issues, doc, at);
   const contents = doc.contents as YamlNode | null;
   if (contents === null || (isScalar(contents) && (contents.value === null || contents.value === "") && !text.trim().replace(/^#.*$/gm, "").trim())) {
@@ -161,6 +170,30 @@ function findTooDeep(root: YamlNode, maxDepth: number): YamlNode | undefined {
   return undefined;
 }
 
+/** Every key that repeats an earlier key of the same mapping, with the offset of the repeat. */
+function findDuplicateKeys(root: YamlNode): { key: unknown; offset: number }[] {
+  const out: { key: unknown; offset: number }[] = [];
+  const stack: YamlNode[] = [root];
+  while (stack.length) {
+    const node = stack.pop()!;
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const p of node.items) {
+        if (!isPair(p)) continue;
+        const k = keyString(p.key);
+        if (k !== undefined) {
+          if (seen.has(k)) out.push({ key: p.key, offset: (p.key as YamlNode | null)?.range?.[0] ?? 0 });
+          else seen.add(k);
+        }
+        if (p.value && typeof p.value === "object") stack.push(p.value as YamlNode);
+      }
+    } else if (isSeq(node)) {
+      for (const it of node.items) if (it && typeof it === "object") stack.push(it as YamlNode);
+    }
+  }
+  return out;
+}
+
 function keyString(k: unknown): string | undefined {
   if (isScalar(k)) return String(k.value);
   if (k === null || k === undefined) return undefined;
@@ -169,6 +202,20 @@ function keyString(k: unknown): string | undefined {
 }
 
 function withLocate(file: string, value: unknown, issues: Issue[], doc: Document.Parsed, at: (o: number) => SourceLocation): ParsedSource {
+  // First pair of each key, per mapping, built on first use (an issue per key of a huge mapping stays linear).
+  const index = new WeakMap<object, Map<string, { key: unknown; value: unknown }>>();
+  const pairOf = (m: { items: { key: unknown; value: unknown }[] }, seg: string) => {
+    let byKey = index.get(m);
+    if (!byKey) {
+      byKey = new Map();
+      for (const p of m.items) {
+        const k = keyString(p.key);
+        if (k !== undefined && !byKey.has(k)) byKey.set(k, p);
+      }
+      index.set(m, byKey);
+    }
+    return byKey.get(seg);
+  };
   const locate = (pointer: string, opts?: { key?: boolean }): SourceLocation => {
     let node: unknown = doc.contents;
     let best: { range?: [number, number, number] | null } | undefined = node as YamlNode;
@@ -177,7 +224,7 @@ function withLocate(file: string, value: unknown, issues: Issue[], doc: Document
       const seg = segs[i]!;
       if (isAlias(node)) node = node.resolve(doc);
       if (isMap(node)) {
-        const pair = node.items.find((p) => keyString(p.key) === seg);
+        const pair = pairOf(node as unknown as { items: { key: unknown; value: unknown }[] }, seg);
         if (!pair) break;
         if (i === segs.length - 1 && opts?.key && pair.key && typeof pair.key === "object") {
           best = pair.key as YamlNode;

@@ -81,9 +81,10 @@ const ints = (seed: number, n: number, max: number): Int32Array => {
 };
 
 describe("engine ops on every backend", () => {
-  it("lists the backends that ran", () => {
+  it("lists the backends that ran (RECBLOCKS_EXPECT_NATIVE=1 makes a missing native backend a failure, as in CI)", () => {
     expect(backends).toContain("wasm");
     expect(backends).toContain("cpu");
+    if (process.env.RECBLOCKS_EXPECT_NATIVE === "1") expect(backends).toContain("tensorflow");
   });
 
   it("gather of embedding rows and its gradient (UnsortedSegmentSum) match hand-computed values", async () => {

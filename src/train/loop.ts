@@ -1,0 +1,199 @@
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { RecblocksError } from "../errors/issue.js";
+import { batches, fullSequenceExamples, lastItemExamples, numBatches, prefixExamples, type Session } from "../data/index.js";
+import { mulberry32 } from "../masking/index.js";
+import type { RankingMetricName } from "../metrics/index.js";
+import type { Model } from "../model/index.js";
+import { clipByGlobalNorm, clipByNorm, disposeGradients } from "./clipping.js";
+import { EarlyStopping } from "./early-stopping.js";
+import { createOptimizer, type GradientMap, type OptimizerConfig } from "./optimizers.js";
+import { ProgressReporter, type ProgressOptions } from "./progress.js";
+import { createSchedule, type ScheduleConfig } from "./schedules.js";
+
+/** The recipe's `train` section (schemas/recipe.schema.json TrainConfig). */
+export interface TrainSettings {
+  epochs?: number;
+  batchSize?: number;
+  optimizer?: Partial<OptimizerConfig>;
+  schedule?: Partial<ScheduleConfig>;
+  clip?: { globalNorm?: number; perTensor?: number };
+  seed?: number;
+  earlyStopping?: { metric: string; patience?: number; mode?: "min" | "max" };
+  validEvery?: number;
+}
+
+/** The recipe's `evaluate` section. */
+export interface EvaluateSettings {
+  protocol?: "last-item" | "all-prefixes";
+  metrics?: RankingMetricName[];
+  ks?: number[];
+  batchSize?: number;
+}
+
+export interface SessionData {
+  train: Session[];
+  valid?: Session[];
+  maxSequenceLength: number;
+  /** Context features to carry in batches, with their kind (RecipeData.features.context). */
+  context?: Record<string, "categorical" | "continuous">;
+}
+
+export interface FitOptions {
+  train?: TrainSettings;
+  evaluate?: EvaluateSettings;
+  /** metrics.jsonl is appended here, one line per epoch. */
+  runDir?: string;
+  progress?: ProgressOptions;
+  log?: (msg: string) => void;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  learningRate: number;
+  seconds: number;
+  examplesPerSecond: number;
+  valid?: Record<string, number>;
+}
+
+export interface FitResult {
+  history: EpochRecord[];
+  epochs: number;
+  stoppedEarly: boolean;
+  bestEpoch?: number;
+  steps: number;
+}
+
+/** Evaluation batches of a protocol: last-item (each session's last item from the ones before) or all prefixes. */
+export function evaluationBatches(sessions: Session[], protocol: "last-item" | "all-prefixes", o: { batchSize: number; maxSequenceLength: number; context?: Record<string, "categorical" | "continuous"> }) {
+  const ex = protocol === "all-prefixes" ? prefixExamples(sessions) : lastItemExamples(sessions);
+  return batches(ex, { batchSize: o.batchSize, maxSequenceLength: o.maxSequenceLength, context: o.context });
+}
+
+/**
+ * Trains a built model: shuffled full sequences (masking makes the labels), the optimizer with its
+ * schedule, gradient clipping, evaluation on the validation sessions every `validEvery` epochs,
+ * early stopping, one metrics.jsonl line per epoch. A NaN/Inf loss stops with `non_finite_loss`
+ * naming the epoch and step. The loss is the only number read back per step.
+ */
+export async function fit(model: Model, data: SessionData, opts: FitOptions = {}): Promise<FitResult> {
+  const t = opts.train ?? {};
+  const ev = opts.evaluate ?? {};
+  const epochs = t.epochs ?? 10;
+  const batchSize = t.batchSize ?? 128;
+  const seed = t.seed ?? 42;
+  const log = opts.log ?? (() => {});
+  const L = data.maxSequenceLength;
+  const trainEx = fullSequenceExamples(data.train, 2);
+  if (trainEx.session.length === 0) throw new RecblocksError("training data", [{ code: "data_no_sessions", path: "/data/train", message: "No training session has 2 or more items." }]);
+  const perEpoch = numBatches(trainEx, { batchSize });
+  const totalSteps = perEpoch * epochs;
+  const ocfg = { type: "adam", ...(t.optimizer ?? {}) } as OptimizerConfig;
+  const baseLr = ocfg.learningRate ?? 0.001;
+  const sched = t.schedule && t.schedule.type && t.schedule.type !== "constant" || (t.schedule?.warmupSteps ?? 0) > 0
+    ? createSchedule({ type: "constant", ...t.schedule } as ScheduleConfig, { learningRate: baseLr, totalSteps })
+    : undefined;
+  const optimizer = createOptimizer(ocfg, sched ? { schedule: sched } : {});
+  const early = t.earlyStopping && data.valid?.length ? new EarlyStopping({ ...t.earlyStopping }, "/train/earlyStopping") : undefined;
+  const rng = mulberry32(seed + 1);
+  const progress = new ProgressReporter({ epochs, ...(opts.progress ?? {}) });
+  const ks = ev.ks ?? [20];
+  const protocol = ev.protocol ?? "last-item";
+  const history: EpochRecord[] = [];
+  let steps = 0;
+  let stoppedEarly = false;
+  const vars = model.trainableVariables();
+  if (opts.runDir) mkdirSync(opts.runDir, { recursive: true });
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const t0 = performance.now();
+      progress.startEpoch(epoch, perEpoch);
+      let lossSum = 0;
+      let lossN = 0;
+      let examples = 0;
+      let b = 0;
+      for (const batch of batches(trainEx, { batchSize, maxSequenceLength: L, shuffle: true, seed: seed * 1000 + epoch, context: data.context })) {
+        b++;
+        const tb = model.trainBatch(batch, rng);
+        if (!tb) continue;
+        const { value, grads } = tf.variableGrads(tb.loss, vars);
+        let g: GradientMap = grads;
+        const extra: GradientMap[] = [];
+        if (t.clip?.perTensor) {
+          g = clipByNorm(g, t.clip.perTensor);
+          extra.push(g);
+        }
+        if (t.clip?.globalNorm) {
+          const r = clipByGlobalNorm(g, t.clip.globalNorm);
+          r.globalNorm.dispose();
+          g = r.grads;
+          extra.push(g);
+        }
+        const loss = (value.dataSync() as Float32Array)[0]!;
+        value.dispose();
+        if (!Number.isFinite(loss)) {
+          disposeGradients(grads);
+          for (const e of extra) disposeGradients(e);
+          throw new RecblocksError("training", [
+            {
+              code: "non_finite_loss",
+              path: "/train",
+              message: `The loss became ${loss} at epoch ${epoch}, step ${b} (global step ${steps + 1}); training stopped.`,
+              hint: "Lower train.optimizer.learningRate, set train.clip.globalNorm, or check the data for extreme continuous values.",
+            },
+          ]);
+        }
+        optimizer.applyGradients(g);
+        disposeGradients(grads);
+        for (const e of extra) disposeGradients(e);
+        steps++;
+        lossSum += loss * tb.numLabels;
+        lossN += tb.numLabels;
+        examples += batch.batchSize;
+        progress.update(b, { loss, examples: batch.batchSize });
+        if (b % 20 === 0) await new Promise((r) => setImmediate(r));
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const rec: EpochRecord = {
+        epoch,
+        loss: lossN ? lossSum / lossN : NaN,
+        learningRate: optimizer.learningRate(Math.max(0, steps - 1)),
+        seconds,
+        examplesPerSecond: examples / Math.max(seconds, 1e-9),
+      };
+      if (data.valid?.length && (epoch % (t.validEvery ?? 1) === 0 || epoch === epochs)) {
+        rec.valid = model.evaluate(evaluationBatches(data.valid, protocol, { batchSize: ev.batchSize ?? 256, maxSequenceLength: L, context: data.context }), {
+          ks,
+          metrics: ev.metrics,
+        });
+      }
+      history.push(rec);
+      progress.endEpoch({ loss: rec.loss, ...(rec.valid ? Object.fromEntries(Object.entries(rec.valid).filter(([k]) => k.includes("@")).map(([k, v]) => [`valid ${k}`, v])) : {}) });
+      if (opts.runDir) appendFileSync(join(opts.runDir, "metrics.jsonl"), JSON.stringify(rec) + "\n");
+      log(`epoch ${epoch}/${epochs}: loss ${rec.loss.toFixed(4)}, ${seconds.toFixed(1)} s${rec.valid ? `, valid ${fmt(rec.valid)}` : ""}`);
+      if (early && rec.valid) {
+        const st = early.update(epoch, rec.valid, vars);
+        if (st.stop) {
+          stoppedEarly = true;
+          log(`early stopping: ${early.config.metric} has not improved for ${st.wait} epoch(s); best ${st.best.toFixed(4)} at epoch ${st.bestEpoch}`);
+          break;
+        }
+      }
+    }
+    if (early?.hasSnapshot) early.restoreBestWeights(vars);
+  } finally {
+    progress.close();
+    optimizer.dispose();
+    early?.dispose();
+  }
+  return { history, epochs: history.length, stoppedEarly, bestEpoch: early?.bestEpoch, steps };
+}
+
+function fmt(m: Record<string, number>): string {
+  return Object.entries(m)
+    .filter(([k]) => k.includes("@"))
+    .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+    .join(", ");
+}
