@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-import { main } from "../dist/src/cli/main.js";
+// TensorFlow's C++ start-up lines (oneDNN notice, absl warning) are noise for a CLI user; set
+// TF_CPP_MIN_LOG_LEVEL yourself to see them. Must be set before the native library loads.
+process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+const { main } = await import("../dist/src/cli/main.js");
 
 main(process.argv.slice(2)).then(
   (code) => {

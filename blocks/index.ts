@@ -4,11 +4,15 @@ import { MLPBlock } from "./core/mlp.js";
 import { SequentialBlock } from "./core/sequential.js";
 import { TabularSequenceFeatures } from "./features/tabular-sequence-features.js";
 import { NextItemPredictionTask } from "./heads/next-item-prediction.js";
+import { StampAttentionBlock } from "./sequence/stamp-attention.js";
+import { TransformerBlock } from "./sequence/transformer.js";
 
 registerBlock("mlp", MLPBlock);
 registerBlock("sequential", SequentialBlock);
 registerBlock("tabular-sequence-features", TabularSequenceFeatures);
 registerBlock("next-item-prediction", NextItemPredictionTask);
+registerBlock("stamp-attention", StampAttentionBlock);
+registerBlock("transformer", TransformerBlock);
 
 export { MLPBlock, type MLPConfig } from "./core/mlp.js";
 export { SequentialBlock, type SequentialConfig } from "./core/sequential.js";
@@ -22,3 +26,5 @@ export {
 } from "./features/tabular-sequence-features.js";
 export { NextItemPredictionTask, setCrossEntropy, type NextItemPredictionConfig, type CrossEntropyFn } from "./heads/next-item-prediction.js";
 export { Head } from "./heads/head.js";
+export { StampAttentionBlock, type StampAttentionConfig } from "./sequence/stamp-attention.js";
+export { TransformerBlock, type TransformerConfig } from "./sequence/transformer.js";

@@ -11,9 +11,12 @@
  *   metrics.json        evaluation metrics and training history
  * tf.io.loadWeights(manifest, dirUrl) reads the factors in a browser.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { RecblocksError } from "../../src/errors/issue.js";
+import { writeDirAtomic } from "../../src/io/atomic.js";
+
+export { writeDirAtomic };
 import { AlsModel } from "./als-model.js";
 import { resolveAlsConfig } from "./config.js";
 
@@ -28,40 +31,6 @@ interface WeightSpec {
 
 function bytesOf(a: Float32Array | Int32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-/** Writes `files` (relative path -> content) into `dir` atomically: nothing half-written is ever visible at `dir`. */
-export function writeDirAtomic(dir: string, files: Record<string, string | Uint8Array | Uint8Array[]>): void {
-  const target = resolve(dir);
-  mkdirSync(dirname(target), { recursive: true });
-  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
-    for (const [rel, content] of Object.entries(files)) {
-      const p = join(tmp, rel);
-      mkdirSync(dirname(p), { recursive: true });
-      if (Array.isArray(content)) {
-        const total = content.reduce((s, c) => s + c.byteLength, 0);
-        const buf = Buffer.allocUnsafe(total);
-        let at = 0;
-        for (const c of content) {
-          buf.set(c, at);
-          at += c.byteLength;
-        }
-        writeFileSync(p, buf);
-      } else writeFileSync(p, content);
-    }
-    if (existsSync(target)) {
-      const old = `${tmp}.old`;
-      renameSync(target, old);
-      renameSync(tmp, target);
-      rmSync(old, { recursive: true, force: true });
-    } else renameSync(tmp, target);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
 }
 
 export function saveAlsModel(model: AlsModel, dir: string, extra: { recipe?: unknown; metrics?: Record<string, unknown> } = {}): void {

@@ -289,7 +289,8 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
         const v = (this.config.masking as unknown as Record<string, unknown>)[k];
         if (v !== undefined) cfg[k] = v;
       }
-      const targets = opts.useTargets !== false && mode === "eval" ? batch.targets : undefined;
+      // prefix examples (eval, or prefix training) carry their target: it is the label at the read position
+      const targets = opts.useTargets !== false && mode !== "inference" ? batch.targets : undefined;
       mask = maskBatch(cfg as { type: string }, batch.itemIds, B, L, mode, rng, targets ? { targets } : {});
     }
     const L1 = mask ? mask.seqLen : L;

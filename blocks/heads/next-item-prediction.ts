@@ -59,9 +59,10 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
   }
 
   computeOutputSpec(input: PortSpec, ctx: BlockContext): TensorSpec {
-    if (!isTensorSpec(input) || input.dtype !== "float32" || input.shape.length !== 3 || typeof input.shape[2] !== "number") {
-      throw new BlockError(ctx.path, "incompatible_input", `next-item-prediction needs the body's output as float32 [B, L, D], got ${formatSpec(input)}.`, {
-        hint: "The body must keep the sequence axis (e.g. a transformer), not pool it away.",
+    const rank = isTensorSpec(input) ? input.shape.length : 0;
+    if (!isTensorSpec(input) || input.dtype !== "float32" || (rank !== 3 && rank !== 2) || typeof input.shape[rank - 1] !== "number") {
+      throw new BlockError(ctx.path, "incompatible_input", `next-item-prediction needs the body's output as float32 [B, L, D] (a sequence) or [B, D] (one vector per session), got ${formatSpec(input)}.`, {
+        hint: "End the body with a sequence block (e.g. a transformer) or a session encoder (e.g. stamp-attention).",
       });
     }
     const items = ctx.get<ItemEmbeddings>("item-embeddings");
@@ -77,7 +78,8 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
   }
 
   protected override buildWeights(input: PortSpec, ctx: BlockContext): void {
-    const d = (input as TensorSpec).shape[2] as number;
+    const spec = input as TensorSpec;
+    const d = spec.shape[spec.shape.length - 1] as number;
     this.items = ctx.get<ItemEmbeddings>("item-embeddings")!;
     const V = this.items.cardinality;
     if (this.config.weightTying) {
@@ -119,11 +121,14 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
   }
 
   /**
-   * Hidden states [B, L, D] -> logits [N, V] at the flat positions (b·L + t) given in the
+   * Hidden states [B, L, D] -> logits [N, V] at the flat positions (or [B, D] -> [B, V] when the body
+   * pools each session to one vector) (b·L + t) given in the
    * CallContext as "positions" (int32 [N]); the Model puts label positions there (train / eval) or
    * the read position of each row (inference).
    */
   call(input: BlockInput, ctx: CallContext): tf.Tensor2D {
+    // a session encoder already gives one vector per row, read where the Model asked
+    if ((input as tf.Tensor).rank === 2) return this.logits(input as tf.Tensor2D);
     const h = input as tf.Tensor3D;
     const [B, L, D] = h.shape;
     const positions = ctx.get<tf.Tensor1D>("positions");

@@ -79,7 +79,24 @@ export function stampEncode(
   const [B, L] = ids.shape;
   const d = table.shape[1];
   const mask = tf.cast(tf.notEqual(ids, tf.scalar(0, "int32")), "float32"); // [B, L]
-  let x = tf.gather(table, tf.reshape(ids, [B * L])) as tf.Tensor2D; // [B*L, d]
+  const x = tf.reshape(tf.gather(table, tf.reshape(ids, [B * L])), [B, L, d]) as tf.Tensor3D;
+  return stampEncodeEmbedded(x, mask as tf.Tensor2D, lastIndex, lengths, w, opts);
+}
+
+/**
+ * The same encoder on already looked-up vectors x [B, L, d] (what an input block outputs) with the
+ * padding mask [B, L] (1 = real item); padded slots are zeroed here.
+ */
+export function stampEncodeEmbedded(
+  x0: tf.Tensor3D,
+  mask: tf.Tensor2D,
+  lastIndex: tf.Tensor1D,
+  lengths: tf.Tensor1D,
+  w: StampWeights,
+  opts: StampEncodeOptions,
+): StampEncoding {
+  const [B, L, d] = x0.shape;
+  let x = tf.reshape(x0, [B * L, d]) as tf.Tensor2D; // [B*L, d]
   if (opts.maxNorm !== null) x = maxNormRows(x, opts.maxNorm);
   x = tf.mul(x, tf.reshape(mask, [B * L, 1]));
   const x3 = tf.reshape(x, [B, L, d]) as tf.Tensor3D;

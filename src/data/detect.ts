@@ -3,7 +3,8 @@ import { failData } from "./errors.js";
 import type { DataFormat } from "./table.js";
 import { decodeUtf8, readHead } from "./text-input.js";
 
-export type FormatOption = "auto" | DataFormat;
+/** "session-text" is the recipe schema's spelling of "sessions-text" (data.format); both are accepted. */
+export type FormatOption = "auto" | "session-text" | DataFormat;
 
 export interface Sniffed {
   format: DataFormat;
@@ -73,7 +74,7 @@ export function sniffHeader(rows: string[][]): boolean {
 /** Detects the format of a data file from its extension, magic bytes and first lines. */
 export function detectFormat(file: string, opts: { format?: FormatOption; delimiter?: string; header?: boolean } = {}): Sniffed {
   const ext = extname(file).toLowerCase();
-  const want = opts.format ?? "auto";
+  const want = opts.format === "session-text" ? "sessions-text" : (opts.format ?? "auto");
   if (want === "parquet" || (want === "auto" && ext === ".parquet")) return { format: "parquet", reason: want === "auto" ? "extension .parquet" : "format: parquet" };
   const head = readHead(file);
   if (head.length === 0) failData("data_file_empty", { file }, `Data file "${file}" is empty.`, { hint: "Point the data path at a file with rows." });

@@ -198,6 +198,10 @@ export interface TrainConfig {
    * Sessions per training batch.
    */
   batchSize?: number;
+  /**
+   * What one training row is. `sequences`: a whole session (up to maxSequenceLength), labels from the masking scheme (Transformers4Rec). `prefixes`: every prefix [i1..it] of a session with target i(t+1), as the session-based papers (STAMP, GRU4Rec) train. `auto`: prefixes when the body encodes each session into one vector (e.g. stamp-attention), sequences otherwise.
+   */
+  examples?: "auto" | "sequences" | "prefixes";
   optimizer?: OptimizerConfig;
   schedule?: ScheduleConfig;
   clip?: ClipConfig;

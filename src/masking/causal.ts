@@ -11,7 +11,8 @@ import type { CausalMaskingConfig, MaskingScheme, MaskMode, MaskOptions, MaskRes
  * - train with `trainOnLastItemSeqOnly`, eval with `evalOnLastItemSeqOnly` (default): one label,
  *   labels[e-1] = item[e]; only padding is replaced by [MASK] (all real items stay visible).
  * - inference: no label; padding replaced by [MASK]; the prediction is read at position e.
- * - eval with `opts.targets`: the inference layout, with targets[b] as the label at position e.
+ * - eval or train with `opts.targets` (prefix examples): the inference layout, with targets[b] as the
+ *   label at position e.
  *
  * Causality itself comes from the model's attention mask, not from masking.
  */
@@ -28,7 +29,7 @@ export function maskCausal(
   const r = baseResult(itemIds, B, L);
   const targets = opts.targets;
   checkTargets(targets, B);
-  const inferenceLayout = mode === "inference" || (mode === "eval" && targets !== undefined);
+  const inferenceLayout = mode === "inference" || targets !== undefined;
   const lastOnly = mode === "train" ? cfg.trainOnLastItemSeqOnly : cfg.evalOnLastItemSeqOnly;
   if (inferenceLayout) r.readPositions = new Int32Array(B);
 

@@ -18,7 +18,7 @@ import type { MaskedMaskingConfig, MaskingScheme, MaskMode, MaskOptions, MaskRes
  *   those positions [MASK]ed). Kept for parity; see docs/masking.md for why it is a weak protocol.
  * - inference: the sequence grows to L + 1: a [MASK] is inserted right after the last real item
  *   (position e + 1; padding after it moves one step right) and the prediction is read there.
- * - eval with `opts.targets`: the inference layout with targets[b] as the label at the [MASK].
+ * - eval or train with `opts.targets` (prefix examples): the inference layout with targets[b] as the label at the [MASK].
  */
 export function maskMasked(
   cfg: Resolved<MaskedMaskingConfig>,
@@ -32,7 +32,7 @@ export function maskMasked(
   const spans = rowSpans(itemIds, B, L);
   const targets = opts.targets;
   checkTargets(targets, B);
-  if (mode === "inference" || (mode === "eval" && targets !== undefined)) {
+  if (mode === "inference" || targets !== undefined) {
     return appendMaskLayout(itemIds, B, L, spans.end, targets);
   }
   const r = baseResult(itemIds, B, L);

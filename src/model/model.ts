@@ -119,6 +119,16 @@ export class Model {
     return this._built;
   }
 
+  /**
+   * True when the body encodes each session into one vector ([B, D], e.g. stamp-attention) rather
+   * than a sequence: such a model predicts one next item per row, so it trains on prefix examples.
+   */
+  get pooled(): boolean {
+    this.requireBuilt();
+    const last = this.blocks.length ? this.blocks[this.blocks.length - 1]!.outputSpec : this.inputs.outputSpec;
+    return !!last && "shape" in last && Array.isArray((last as TensorSpec).shape) && (last as TensorSpec).shape.length === 2;
+  }
+
   /** Shape-checks and creates every weight, seeded. Problems are BlockErrors at their recipe path. */
   build(opts: { seed?: number; path?: string } = {}): this {
     if (this._built) return this;
@@ -228,6 +238,9 @@ export class Model {
    */
   trainBatch(batch: SequenceBatchLike, rng: RandomSource): TrainBatch | undefined {
     this.requireBuilt();
+    if (this.pooled && !batch.targets) {
+      throw new Error("Model: this model predicts one next item per session; train it on prefix examples (batches with targets)");
+    }
     const prep = this.inputs.prepare(batch, "train", rng);
     const { positions, labels } = Model.labelPositions(prep);
     if (labels.length === 0) return undefined;

@@ -20,6 +20,8 @@ export interface TrainSettings {
   schedule?: Partial<ScheduleConfig>;
   clip?: { globalNorm?: number; perTensor?: number };
   seed?: number;
+  /** What one training row is (recipe train.examples): auto = prefixes for pooled models, sequences otherwise. */
+  examples?: "auto" | "sequences" | "prefixes";
   earlyStopping?: { metric: string; patience?: number; mode?: "min" | "max" };
   validEvery?: number;
 }
@@ -86,7 +88,11 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   const seed = t.seed ?? 42;
   const log = opts.log ?? (() => {});
   const L = data.maxSequenceLength;
-  const trainEx = fullSequenceExamples(data.train, 2);
+  const exampleKind = (t.examples ?? "auto") === "auto" ? (model.pooled ? "prefixes" : "sequences") : t.examples!;
+  if (exampleKind === "sequences" && model.pooled) {
+    throw new RecblocksError("training", [{ code: "incompatible_examples", path: "/train/examples", message: "This model encodes each session into one vector and predicts one next item per row; it cannot train on whole sequences.", hint: "Set train.examples: prefixes (or auto)." }]);
+  }
+  const trainEx = exampleKind === "prefixes" ? prefixExamples(data.train) : fullSequenceExamples(data.train, 2);
   if (trainEx.session.length === 0) throw new RecblocksError("training data", [{ code: "data_no_sessions", path: "/data/train", message: "No training session has 2 or more items." }]);
   const perEpoch = numBatches(trainEx, { batchSize });
   const totalSteps = perEpoch * epochs;
@@ -170,9 +176,8 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         });
       }
       history.push(rec);
-      progress.endEpoch({ loss: rec.loss, ...(rec.valid ? Object.fromEntries(Object.entries(rec.valid).filter(([k]) => k.includes("@")).map(([k, v]) => [`valid ${k}`, v])) : {}) });
+      progress.endEpoch({ ...(rec.valid ? Object.fromEntries(Object.entries(rec.valid).filter(([k]) => k.includes("@")).map(([k, v]) => [`valid ${k}`, v])) : {}) });
       if (opts.runDir) appendFileSync(join(opts.runDir, "metrics.jsonl"), JSON.stringify(rec) + "\n");
-      log(`epoch ${epoch}/${epochs}: loss ${rec.loss.toFixed(4)}, ${seconds.toFixed(1)} s${rec.valid ? `, valid ${fmt(rec.valid)}` : ""}`);
       if (early && rec.valid) {
         const st = early.update(epoch, rec.valid, vars);
         if (st.stop) {
@@ -189,11 +194,4 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
     early?.dispose();
   }
   return { history, epochs: history.length, stoppedEarly, bestEpoch: early?.bestEpoch, steps };
-}
-
-function fmt(m: Record<string, number>): string {
-  return Object.entries(m)
-    .filter(([k]) => k.includes("@"))
-    .map(([k, v]) => `${k} ${v.toFixed(4)}`)
-    .join(", ");
 }

@@ -7,16 +7,18 @@
 import type { MlpConfig } from "./mlp.js";
 import type { NextItemPredictionConfig } from "./next-item-prediction.js";
 import type { SequentialConfig } from "./sequential.js";
+import type { StampAttentionConfig } from "./stamp-attention.js";
 import type { TabularSequenceFeaturesConfig } from "./tabular-sequence-features.js";
 import type { TransformerConfig } from "./transformer.js";
 
-export type { MlpConfig, NextItemPredictionConfig, SequentialConfig, TabularSequenceFeaturesConfig, TransformerConfig };
+export type { MlpConfig, NextItemPredictionConfig, SequentialConfig, StampAttentionConfig, TabularSequenceFeaturesConfig, TransformerConfig };
 
 /** Any block config, discriminated on `type`. */
 export type BlockConfig =
   | MlpConfig
   | NextItemPredictionConfig
   | SequentialConfig
+  | StampAttentionConfig
   | TabularSequenceFeaturesConfig
   | TransformerConfig;
 

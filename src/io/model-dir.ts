@@ -1,0 +1,163 @@
+/**
+ * Save / load the model directory of a next-item model (blocks), written atomically (a temporary
+ * sibling folder renamed into place; the previous directory stays whole until the rename):
+ *
+ *   model.json            TF.js weights format: {format: "recblocks-next-item", formatVersion,
+ *                         modelTopology: {className: "Model", config: <recipe model section>, ...},
+ *                         weightsManifest: [{paths: ["weights.bin"], weights: [{name, shape, dtype}]}]}
+ *   weights.bin           float32 little-endian, in manifest order
+ *   recipe.json           the resolved recipe
+ *   feature-schema.json   the feature schema the model was built from (cardinalities = vocabulary sizes)
+ *   vocabularies/<column>.json   raw id -> dense id, one per categorical column
+ *   metrics.json          final metrics and the per-epoch history
+ *
+ * `tf.io.loadWeights(manifest, dirUrl)` reads the weights in a browser; block types must be
+ * registered (import blocks/index.js) before `loadModelDir` rebuilds the graph.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { RecblocksError } from "../errors/issue.js";
+import { Vocabulary } from "../data/vocabulary.js";
+import type { FeatureSchemaLike } from "../core/index.js";
+import { Model, type ModelConfig } from "../model/model.js";
+import { writeDirAtomic } from "./atomic.js";
+
+export const NEXT_ITEM_FORMAT = "recblocks-next-item";
+export const NEXT_ITEM_FORMAT_VERSION = 1;
+
+export interface ModelDirContents {
+  model: Model;
+  /** The resolved recipe the model was trained from. */
+  recipe: Record<string, unknown>;
+  featureSchema: FeatureSchemaLike & Record<string, unknown>;
+  vocabularies: Record<string, Vocabulary>;
+  /** Name of the item-id column (its vocabulary maps raw item ids). */
+  itemColumn: string;
+  maxSequenceLength: number;
+  metrics: Record<string, unknown>;
+}
+
+interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype: "float32";
+}
+
+/** What `model.json` says (the fields recblocks reads). */
+export interface ModelJson {
+  format: string;
+  formatVersion: number;
+  modelTopology: { className: string; config: ModelConfig; itemColumn: string; maxSequenceLength: number; parameters: number };
+  weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
+}
+
+function badDir(dir: string, message: string, hint?: string): RecblocksError {
+  return new RecblocksError(dir, [{ code: "invalid_model_dir", path: "", message, source: { file: dir }, hint }], { kind: "ModelError" });
+}
+
+/** Writes a trained next-item model and everything needed to use it elsewhere. Refuses a model with a NaN/Inf weight. */
+export function saveModelDir(dir: string, c: Omit<ModelDirContents, "model"> & { model: Model }): void {
+  const vars = c.model.namedVariables();
+  const specs: WeightSpec[] = [];
+  const chunks: Uint8Array[] = [];
+  for (const [name, v] of vars) {
+    const data = v.dataSync() as Float32Array;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) {
+        throw new RecblocksError(dir, [{ code: "non_finite_weights", path: "", message: `Weight "${name}" holds ${data[i]} at index ${i}; the model is not saved.`, hint: "Training diverged: lower the learning rate or clip gradients." }], { kind: "ModelError" });
+      }
+    }
+    specs.push({ name, shape: [...v.shape], dtype: "float32" });
+    chunks.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  const modelJson: ModelJson & Record<string, unknown> = {
+    format: NEXT_ITEM_FORMAT,
+    formatVersion: NEXT_ITEM_FORMAT_VERSION,
+    generatedBy: "recblocks",
+    convertedBy: null,
+    modelTopology: { className: "Model", config: c.model.toRecipe(), itemColumn: c.itemColumn, maxSequenceLength: c.maxSequenceLength, parameters: c.model.countParams() },
+    weightsManifest: [{ paths: ["weights.bin"], weights: specs }],
+  };
+  const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
+  const files: Record<string, string | Uint8Array | Uint8Array[]> = {
+    "model.json": json(modelJson),
+    "weights.bin": chunks,
+    "recipe.json": json(c.recipe),
+    "feature-schema.json": json(c.featureSchema),
+    "metrics.json": json(c.metrics),
+  };
+  for (const [col, v] of Object.entries(c.vocabularies)) files[`vocabularies/${col}.json`] = JSON.stringify(v.toJSON()) + "\n";
+  writeDirAtomic(dir, files);
+}
+
+function readJson(dir: string, rel: string): unknown {
+  const p = join(dir, rel);
+  let text: string;
+  try {
+    text = readFileSync(p, "utf8");
+  } catch {
+    throw badDir(dir, `${rel} is missing from the model directory ${dir}.`, "Give the folder that `recblocks train` wrote (it holds model.json).");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw badDir(dir, `${rel} in ${dir} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** The `format` of a model directory ("recblocks-next-item", "recblocks-als"), or a clear error. */
+export function modelDirFormat(dir: string): string {
+  if (!existsSync(dir)) throw badDir(dir, `The model directory ${dir} does not exist.`, "Train one with `recblocks train <recipe> --out <dir>`.");
+  const m = readJson(dir, "model.json") as { format?: unknown };
+  if (typeof m?.format !== "string") throw badDir(dir, `${dir}/model.json has no "format"; it was not written by recblocks.`);
+  return m.format;
+}
+
+/** Loads a directory written by saveModelDir: rebuilds the blocks from the saved config and sets every weight. */
+export function loadModelDir(dir: string): ModelDirContents {
+  const format = modelDirFormat(dir);
+  if (format !== NEXT_ITEM_FORMAT) throw badDir(dir, `${dir} holds a "${format}" model, not a next-item model.`);
+  const mj = readJson(dir, "model.json") as ModelJson;
+  if (mj.formatVersion !== NEXT_ITEM_FORMAT_VERSION) throw badDir(dir, `${dir}/model.json has format version ${mj.formatVersion}; this recblocks reads ${NEXT_ITEM_FORMAT_VERSION}.`);
+  const featureSchema = readJson(dir, "feature-schema.json") as ModelDirContents["featureSchema"];
+  const recipe = readJson(dir, "recipe.json") as Record<string, unknown>;
+  const metrics = existsSync(join(dir, "metrics.json")) ? (readJson(dir, "metrics.json") as Record<string, unknown>) : {};
+  const vocabularies: Record<string, Vocabulary> = {};
+  const vdir = join(dir, "vocabularies");
+  if (existsSync(vdir)) {
+    for (const f of readdirSync(vdir).filter((x) => x.endsWith(".json")).sort()) {
+      vocabularies[f.slice(0, -5)] = Vocabulary.load(join(vdir, f));
+    }
+  }
+  const model = Model.fromConfig(mj.modelTopology.config, featureSchema).build();
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(join(dir, "weights.bin"));
+  } catch {
+    model.dispose();
+    throw badDir(dir, `weights.bin is missing from the model directory ${dir}.`);
+  }
+  const vars = model.namedVariables();
+  const specs = mj.weightsManifest[0]?.weights ?? [];
+  let at = 0;
+  const seen = new Set<string>();
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const v = vars.get(s.name);
+    if (!v || v.shape.join(",") !== s.shape.join(",") || at + n * 4 > bytes.byteLength) {
+      model.dispose();
+      throw badDir(dir, !v ? `weights.bin holds "${s.name}", which the rebuilt model does not have.` : at + n * 4 > bytes.byteLength ? "weights.bin is shorter than model.json says (a torn or truncated file)." : `Weight "${s.name}" has shape [${s.shape}] in model.json but [${v.shape}] in the rebuilt model.`);
+    }
+    const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset + at, bytes.byteOffset + at + n * 4));
+    tf.tidy(() => v.assign(tf.tensor(values, s.shape, "float32")));
+    at += n * 4;
+    seen.add(s.name);
+  }
+  const missing = [...vars.keys()].filter((k) => !seen.has(k));
+  if (missing.length || at !== bytes.byteLength) {
+    model.dispose();
+    throw badDir(dir, missing.length ? `weights.bin has no values for ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", ..." : ""}.` : "weights.bin is longer than model.json says.");
+  }
+  return { model, recipe, featureSchema, vocabularies, itemColumn: mj.modelTopology.itemColumn, maxSequenceLength: mj.modelTopology.maxSequenceLength, metrics };
+}
