@@ -58,6 +58,27 @@ class Growable32 {
   }
 }
 
+/**
+ * Line breaks inside the fields of a record (quoted values that span lines): `parser` as csv-parse counts
+ * them (every CR and every LF char, so a CRLF counts twice), `real` as an editor does (CRLF, LF or CR once).
+ */
+function breaksIn(record: string[]): { parser: number; real: number } {
+  let parser = 0;
+  let real = 0;
+  for (const f of record) {
+    if (f.indexOf("\n") < 0 && f.indexOf("\r") < 0) continue;
+    for (let i = 0; i < f.length; i++) {
+      const c = f.charCodeAt(i);
+      if (c === 10) parser++, real++;
+      else if (c === 13) {
+        parser++;
+        if (f.charCodeAt(i + 1) !== 10) real++;
+      }
+    }
+  }
+  return { parser, real };
+}
+
 function dedupeNames(names: string[]): string[] {
   const seen = new Map<string, number>();
   return names.map((raw, j) => {
@@ -83,6 +104,7 @@ export async function readDelimited(file: string, opts: TableReadOptions): Promi
   let headerLine = 0;
   let firstRecord = true;
   let fatal: unknown;
+  let lineDrift = 0; // lines csv-parse counted twice so far (CRLF inside quoted values)
 
   const setNames = (n: string[]) => {
     names = n;
@@ -111,10 +133,16 @@ export async function readDelimited(file: string, opts: TableReadOptions): Promi
   });
   function onRecord(record: string[], ctx: { lines: number }): null {
       if (record.length === 1 && record[0]!.trim() === "") return null;
+      // Fix: csv-parse's ctx.lines is the line a record *ends* on, and it counts a CRLF inside a quoted
+      // value as two lines; rows after a multi-line value (and their messages) pointed past the row's
+      // first line. Count those breaks back, and carry the over-count to later rows.
+      const br = breaksIn(record);
+      const line = ctx.lines - lineDrift - br.parser;
+      lineDrift += br.parser - br.real;
       if (firstRecord) {
         firstRecord = false;
         if (opts.header) {
-          headerLine = ctx.lines;
+          headerLine = line;
           setNames(dedupeNames(record));
           return null;
         }
@@ -123,7 +151,7 @@ export async function readDelimited(file: string, opts: TableReadOptions): Promi
       const n = names!;
       if (record.length !== n.length) {
         bad.add(
-          dataIssue("data_ragged_row", { file, line: ctx.lines, row: rows + bad.count }, `Line ${ctx.lines} has ${record.length} field${record.length === 1 ? "" : "s"}, expected ${n.length} (${n.join(delimiter === "\t" ? ", " : delimiter)}).`, {
+          dataIssue("data_ragged_row", { file, line, row: rows + bad.count }, `Line ${line} has ${record.length} field${record.length === 1 ? "" : "s"}, expected ${n.length} (${n.join(delimiter === "\t" ? ", " : delimiter)}).`, {
             received: record.length,
             expected: n.length,
             hint: delimiter === "\t" ? "Check for tabs inside values." : `Check the delimiter (${JSON.stringify(delimiter)}) and quoting of values that contain it.`,
@@ -132,7 +160,7 @@ export async function readDelimited(file: string, opts: TableReadOptions): Promi
         return null;
       }
       for (let k = 0; k < selected.length; k++) cols[k]!.push(record[selected[k]!]);
-      lines.push(ctx.lines);
+      lines.push(line);
       rows++;
       if (opts.onProgress && (rows & 0x3ffff) === 0) opts.onProgress(rows);
       return null;
