@@ -308,13 +308,20 @@ export class Model {
    * Top-k next items for each row of a batch (inference mode: for masked LM a [MASK] is appended
    * after the last item). Returns dense item ids and their scores (logits), best first.
    */
-  topK(batch: SequenceBatchLike, k: number, opts: { exclude?: (b: number) => Iterable<number> } = {}): TopKResult {
+  topK(batch: SequenceBatchLike, k: number, opts: { exclude?: (b: number) => Iterable<number>; eligible?: Uint8Array } = {}): TopKResult {
     this.requireBuilt();
     const kk = Math.min(k, this.numItems);
     const prep = this.inputs.prepare(batch, "inference", mulberry32(0));
     const positions = Model.readPositions(prep);
+    if (opts.eligible && opts.eligible.length !== this.numItems) throw new Error(`Model.topK: eligible has ${opts.eligible.length} entries, expected ${this.numItems}`);
     const [idx, val] = tf.tidy(() => {
       let logits = this.excluded(this.forward(prep, "inference", mulberry32(0), positions));
+      if (opts.eligible) {
+        // business rules: ineligible items get -1e9 inside TF, so top-k never returns them
+        const bias = new Float32Array(this.numItems);
+        for (let i = 0; i < bias.length; i++) if (!opts.eligible[i]) bias[i] = NEG;
+        logits = tf.add(logits, tf.tensor1d(bias));
+      }
       if (opts.exclude) {
         const ex: number[] = [];
         for (let b = 0; b < batch.batchSize; b++) for (const id of opts.exclude(b)) if (id > 0 && id < this.numItems) ex.push(b * this.numItems + id);

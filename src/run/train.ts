@@ -101,7 +101,8 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
   }
   await registerBuiltinBlocks();
   const dataCfg = { ...(recipe.data as unknown as DataConfig) };
-  if (opts.data) dataCfg.train = opts.data;
+  // --data is a path relative to the current folder (recipe data paths are relative to the recipe)
+  if (opts.data) dataCfg.train = opts.data.startsWith("builtin:") ? opts.data : resolve(opts.data);
   const t0 = performance.now();
   const data: RecipeData = await loadRecipeData(dataCfg, featureSchema.toJSON() as never, { baseDir: dirname(resolve(recipeFile)), onLog: log });
   log(`data: ${data.stats.train} train / ${data.stats.valid} valid / ${data.stats.test} test sessions, ${data.stats.items} items (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
@@ -134,9 +135,17 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
       log(`most popular:                  ${fmt(baseline)}`);
     }
     const summary = { recipe: recipe.name, engine: engine.backend, epochs: result.epochs, stoppedEarly: result.stoppedEarly, bestEpoch: result.bestEpoch, metrics, mostPopular: baseline, history: result.history, data: data.stats };
+    // data paths made absolute, so that `recblocks evaluate <modelDir>` finds the same files from anywhere
+    const baseDir = dirname(resolve(recipeFile));
+    const savedData: Record<string, unknown> = { ...(recipe.data as unknown as Record<string, unknown>) };
+    for (const k of ["train", "valid", "test"]) {
+      const v = savedData[k];
+      if (typeof v === "string" && !v.startsWith("builtin:")) savedData[k] = resolve(baseDir, v);
+    }
+    if (opts.data) savedData.train = opts.data.startsWith("builtin:") ? opts.data : resolve(opts.data);
     saveModelDir(modelDir, {
       model: m,
-      recipe: recipe as unknown as Record<string, unknown>,
+      recipe: { ...(recipe as unknown as Record<string, unknown>), data: savedData, train: { ...(recipe.train ?? {}), ...train } },
       featureSchema: data.featureSchema as never,
       vocabularies: data.vocabularies,
       itemColumn: data.itemColumn,
