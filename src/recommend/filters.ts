@@ -48,7 +48,7 @@ const scalar = (s: string): string | number => {
 
 /** Parses `attribute op value`; `path` is where the rule sits (JSON Pointer or flag name) for the error. */
 export function parseRule(text: string, path = "/filters/rules"): Rule {
-  const m = /^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(not\s+in|in|==|!=|<=|>=|<|>|=)\s*(.+?)\s*$/.exec(text);
+  const m = /^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(not\s+in|in|==|!=|<=|>=|<|>|=)(?![=<>!])\s*(\S.*?)\s*$/.exec(text);
   if (!m) {
     fail("filters", [{ code: "invalid_rule", path, message: `Cannot read the rule "${text.slice(0, 80)}".`, expected: "attribute op value", hint: 'Write e.g. "category in [3, 7]", "price <= 20" or "brand != acme" (ops: in, not in, ==, !=, <, <=, >, >=).' }]);
   }
