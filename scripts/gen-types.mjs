@@ -28,6 +28,7 @@ function members(kind) {
 
 const blocks = members("blocks");
 const models = members("models");
+const serve = members("serve"); // HTTP request bodies (src/serve)
 const problems = [];
 for (const m of [...blocks, ...models]) {
   let s;
@@ -55,6 +56,7 @@ const units = [
   { file: join(root, "schemas/feature-schema.schema.json"), module: "feature-schema.ts", typeName: "FeatureSchemaDoc" },
   ...blocks.map((b) => ({ file: b.file, module: `blocks/${b.id}.ts`, typeName: `${pascal(b.id)}Config` })),
   ...models.map((m) => ({ file: m.file, module: `models/${m.id}.ts`, typeName: `${pascal(m.id)}Config` })),
+  ...serve.map((s) => ({ file: s.file, module: `serve/${s.id}.ts`, typeName: pascal(s.id) })),
 ];
 const byFile = new Map(units.map((u) => [u.file, u]));
 byFile.set(join(root, "schemas/blocks/index.schema.json"), { module: "blocks/index.ts", typeName: "BlockConfig" });
@@ -138,7 +140,7 @@ outputs.set("src/generated/blocks/index.ts", unionModule("blocks", blocks, "Bloc
 outputs.set("src/generated/models/index.ts", unionModule("models", models, "PrebuiltModelConfig"));
 outputs.set(
   "src/generated/index.ts",
-  `${banner("schemas/")}\n\nexport type * from "./recipe.js";\nexport type { FeatureColumn, FeatureSchemaDoc, FeatureTag, ValueCount } from "./feature-schema.js";\nexport type * from "./blocks/index.js";\nexport type * from "./models/index.js";\n`,
+  `${banner("schemas/")}\n\nexport type * from "./recipe.js";\nexport type { FeatureColumn, FeatureSchemaDoc, FeatureTag, ValueCount } from "./feature-schema.js";\nexport type * from "./blocks/index.js";\nexport type * from "./models/index.js";\n${serve.map((s) => `export type * from "./serve/${s.id}.js";\n`).join("")}`,
 );
 
 // Generated files on disk that no schema produces any more.

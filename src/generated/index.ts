@@ -8,3 +8,6 @@ export type * from "./recipe.js";
 export type { FeatureColumn, FeatureSchemaDoc, FeatureTag, ValueCount } from "./feature-schema.js";
 export type * from "./blocks/index.js";
 export type * from "./models/index.js";
+export type * from "./serve/recommend-batch-request.js";
+export type * from "./serve/recommend-request.js";
+export type * from "./serve/reload-request.js";
