@@ -49,6 +49,8 @@ export interface FitOptions {
   runDir?: string;
   progress?: ProgressOptions;
   log?: (msg: string) => void;
+  /** Stop each epoch after this many batches (benchmarks and quick runs; not a recipe key). */
+  maxBatchesPerEpoch?: number;
 }
 
 export interface EpochRecord {
@@ -57,6 +59,9 @@ export interface EpochRecord {
   learningRate: number;
   seconds: number;
   examplesPerSecond: number;
+  /** Labels (predicted positions) trained on in the epoch, and per second. */
+  labels?: number;
+  labelsPerSecond?: number;
   valid?: Record<string, number>;
 }
 
@@ -94,7 +99,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   }
   const trainEx = exampleKind === "prefixes" ? prefixExamples(data.train) : fullSequenceExamples(data.train, 2);
   if (trainEx.session.length === 0) throw new RecblocksError("training data", [{ code: "data_no_sessions", path: "/data/train", message: "No training session has 2 or more items." }]);
-  const perEpoch = numBatches(trainEx, { batchSize });
+  const perEpoch = Math.min(numBatches(trainEx, { batchSize }), opts.maxBatchesPerEpoch ?? Infinity);
   const totalSteps = perEpoch * epochs;
   const ocfg = { type: "adam", ...(t.optimizer ?? {}) } as OptimizerConfig;
   const baseLr = ocfg.learningRate ?? 0.001;
@@ -121,6 +126,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
       let examples = 0;
       let b = 0;
       for (const batch of batches(trainEx, { batchSize, maxSequenceLength: L, shuffle: true, seed: seed * 1000 + epoch, context: data.context })) {
+        if (b >= perEpoch) break;
         b++;
         const tb = model.trainBatch(batch, rng);
         if (!tb) continue;
@@ -168,6 +174,8 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         learningRate: optimizer.learningRate(Math.max(0, steps - 1)),
         seconds,
         examplesPerSecond: examples / Math.max(seconds, 1e-9),
+        labels: lossN,
+        labelsPerSecond: lossN / Math.max(seconds, 1e-9),
       };
       if (data.valid?.length && (epoch % (t.validEvery ?? 1) === 0 || epoch === epochs)) {
         rec.valid = model.evaluate(evaluationBatches(data.valid, protocol, { batchSize: ev.batchSize ?? 256, maxSequenceLength: L, context: data.context }), {
