@@ -21,7 +21,7 @@ import { RecblocksError } from "../errors/issue.js";
 import { Vocabulary } from "../data/vocabulary.js";
 import type { FeatureSchemaLike } from "../core/index.js";
 import { Model, type ModelConfig } from "../model/model.js";
-import { writeDirAtomic } from "./atomic.js";
+import { recoverDirAtomic, writeDirAtomic } from "./atomic.js";
 
 export const NEXT_ITEM_FORMAT = "recblocks-next-item";
 export const NEXT_ITEM_FORMAT_VERSION = 1;
@@ -106,8 +106,12 @@ function readJson(dir: string, rel: string): unknown {
   }
 }
 
-/** The `format` of a model directory ("recblocks-next-item", "recblocks-als"), or a clear error. */
+/**
+ * The `format` of a model directory ("recblocks-next-item", "recblocks-als"), or a clear error. First
+ * makes the directory whole if a save was killed between its two renames (recoverDirAtomic).
+ */
 export function modelDirFormat(dir: string): string {
+  recoverDirAtomic(dir);
   if (!existsSync(dir)) throw badDir(dir, `The model directory ${dir} does not exist.`, "Train one with `recblocks train <recipe> --out <dir>`.");
   const m = readJson(dir, "model.json") as { format?: unknown };
   if (typeof m?.format !== "string") throw badDir(dir, `${dir}/model.json has no "format"; it was not written by recblocks.`);

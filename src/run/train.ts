@@ -4,7 +4,7 @@
  * train, metrics, model, io), this layer loads the built-in blocks (blocks/index.js) and the
  * prebuilt model types (ALS) by dynamic import: it is where the pieces meet.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { loadRecipe } from "../recipe/load.js";
 import { loadRecipeData, type DataConfig, type RecipeData } from "../data/load.js";
@@ -14,6 +14,7 @@ import { popularityCounts, popularityTopK, RankingMetrics, type RankingMetricNam
 import { evaluationBatches, fit, type EpochRecord, type TrainSettings } from "../train/index.js";
 import { prefixExamples, lastItemExamples, type Session } from "../data/batches.js";
 import { saveModelDir } from "../io/model-dir.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import type { Recipe } from "../generated/recipe.js";
 
 export interface TrainRunOptions {
@@ -96,7 +97,7 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
     const r = await trainAlsFromRecipe(recipe as never, {
       recipeFile, outDir: modelDir, data: opts.data, seed: opts.seed, iterations: opts.epochs, progress: stream,
     });
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify({ recipe: recipe.name, metrics: r.metrics, mostPopular: r.baseline, engine: engine.backend }, null, 2) + "\n");
+    writeFileAtomic(join(runDir, "summary.json"), JSON.stringify({ recipe: recipe.name, metrics: r.metrics, mostPopular: r.baseline, engine: engine.backend }, null, 2) + "\n");
     return { kind: "als", metrics: r.metrics, baseline: r.baseline, history: r.history, runDir, modelDir, engine };
   }
   await registerBuiltinBlocks();
@@ -152,7 +153,7 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
       maxSequenceLength: data.maxSequenceLength,
       metrics: summary,
     });
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    writeFileAtomic(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
     log(`saved model to ${modelDir}`);
     return { kind: "next-item", metrics, baseline, history: result.history, runDir, modelDir, engine };
   } finally {

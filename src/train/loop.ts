@@ -1,7 +1,8 @@
-import { appendFileSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { RecblocksError } from "../errors/issue.js";
+import { RecblocksError, type Issue } from "../errors/issue.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import { batches, fullSequenceExamples, lastItemExamples, numBatches, prefixExamples, type Session } from "../data/index.js";
 import { mulberry32 } from "../masking/index.js";
 import type { RankingMetricName } from "../metrics/index.js";
@@ -97,6 +98,8 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   if (exampleKind === "sequences" && model.pooled) {
     throw new RecblocksError("training", [{ code: "incompatible_examples", path: "/train/examples", message: "This model encodes each session into one vector and predicts one next item per row; it cannot train on whole sequences.", hint: "Set train.examples: prefixes (or auto)." }]);
   }
+  const badInput = nonFiniteInput(data);
+  if (badInput) throw new RecblocksError("training data", [badInput]);
   const trainEx = exampleKind === "prefixes" ? prefixExamples(data.train) : fullSequenceExamples(data.train, 2);
   if (trainEx.session.length === 0) throw new RecblocksError("training data", [{ code: "data_no_sessions", path: "/data/train", message: "No training session has 2 or more items." }]);
   const perEpoch = Math.min(numBatches(trainEx, { batchSize }), opts.maxBatchesPerEpoch ?? Infinity);
@@ -148,14 +151,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         if (!Number.isFinite(loss)) {
           disposeGradients(grads);
           for (const e of extra) disposeGradients(e);
-          throw new RecblocksError("training", [
-            {
-              code: "non_finite_loss",
-              path: "/train",
-              message: `The loss became ${loss} at epoch ${epoch}, step ${b} (global step ${steps + 1}); training stopped.`,
-              hint: "Lower train.optimizer.learningRate, set train.clip.globalNorm, or check the data for extreme continuous values.",
-            },
-          ]);
+          throw new RecblocksError("training", [nonFiniteLoss(loss, epoch, b, steps + 1, optimizer.learningRate(steps), ocfg.type, t.clip)]);
         }
         optimizer.applyGradients(g);
         disposeGradients(grads);
@@ -167,6 +163,9 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         progress.update(b, { loss, examples: batch.batchSize });
         if (b % 20 === 0) await new Promise((r) => setImmediate(r));
       }
+      // weights can turn non-finite on the last update of an epoch (its loss was still finite): one read-back per epoch
+      const bad = nonFiniteWeights(vars);
+      if (bad) throw new RecblocksError("training", [{ ...nonFiniteLoss(NaN, epoch, b, steps, optimizer.learningRate(Math.max(0, steps - 1)), ocfg.type, t.clip), code: "non_finite_weights", message: `Weight "${bad}" holds NaN or Infinity after epoch ${epoch} (global step ${steps}); training stopped and nothing is saved.` }]);
       const seconds = (performance.now() - t0) / 1000;
       const rec: EpochRecord = {
         epoch,
@@ -185,7 +184,8 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
       }
       history.push(rec);
       progress.endEpoch({ ...(rec.valid ? Object.fromEntries(Object.entries(rec.valid).filter(([k]) => k.includes("@")).map(([k, v]) => [`valid ${k}`, v])) : {}) });
-      if (opts.runDir) appendFileSync(join(opts.runDir, "metrics.jsonl"), JSON.stringify(rec) + "\n");
+      // metrics.jsonl is rewritten whole (atomically) each epoch: a crash never leaves half a line
+      if (opts.runDir) writeFileAtomic(join(opts.runDir, "metrics.jsonl"), history.map((r) => JSON.stringify(r) + "\n").join(""));
       if (early && rec.valid) {
         const st = early.update(epoch, rec.valid, vars);
         if (st.stop) {
@@ -202,4 +202,66 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
     early?.dispose();
   }
   return { history, epochs: history.length, stoppedEarly, bestEpoch: early?.bestEpoch, steps };
+}
+
+/** The issue for a NaN/Inf loss, with the likely cause. */
+function nonFiniteLoss(loss: number, epoch: number, step: number, globalStep: number, lr: number, optimizer: string, clip?: { globalNorm?: number; perTensor?: number }): Issue {
+  const high = optimizer === "sgd" || optimizer === "adagrad" ? lr > 1 : lr > 0.1;
+  const cause = high
+    ? `The learning rate (${lr} with ${optimizer}) is very high: the weights diverged.`
+    : `Likely causes: a learning rate too high for this model (${lr} with ${optimizer})${clip?.globalNorm || clip?.perTensor ? "" : " without gradient clipping"}, or an extreme input value.`;
+  return {
+    code: "non_finite_loss",
+    path: high ? "/train/optimizer/learningRate" : "/train",
+    message: `The loss became ${loss} at epoch ${epoch}, step ${step} (global step ${globalStep}); training stopped and nothing is saved. ${cause}`,
+    received: String(loss),
+    hint: "Lower train.optimizer.learningRate, set train.clip.globalNorm (e.g. 1), or check the data for extreme continuous values. The previous model directory and checkpoint are kept.",
+  };
+}
+
+/** The name of the first variable holding NaN/Inf, or undefined. One scalar read back for all of them. */
+export function nonFiniteWeights(vars: tf.Variable[]): string | undefined {
+  if (vars.length === 0) return undefined;
+  // 0 * x is 0 for finite x and NaN for NaN/Inf: the sum is finite iff every weight is
+  const total = tf.tidy(() => tf.addN(vars.map((v) => tf.sum(tf.mul(v, 0)))).dataSync()[0]!);
+  if (Number.isFinite(total)) return undefined;
+  for (const v of vars) {
+    const x = tf.tidy(() => tf.sum(tf.mul(v, 0)).dataSync()[0]!);
+    if (!Number.isFinite(x)) return v.name;
+  }
+  return vars[0]!.name;
+}
+
+/** A NaN/Inf continuous or context value in the training sessions (the readers reject most; this is the last guard). */
+function nonFiniteInput(data: SessionData): Issue | undefined {
+  for (const [which, sessions] of [["train", data.train], ["valid", data.valid ?? []]] as const) {
+    for (let s = 0; s < sessions.length; s++) {
+      const sess = sessions[s]!;
+      for (const [name, arr] of Object.entries(sess.continuous ?? {})) {
+        for (let i = 0; i < arr.length; i++) {
+          if (!Number.isFinite(arr[i]!)) {
+            return {
+              code: "non_finite_input",
+              path: `/data/${which}`,
+              message: `Session "${sess.id}" (number ${s + 1} of the ${which} sessions) has ${arr[i]} in continuous feature "${name}" at step ${i + 1}; training on it would make the loss NaN.`,
+              received: String(arr[i]),
+              hint: "Fix or drop the row in the data (values beyond ±3.4e38 overflow float32 to Infinity).",
+            };
+          }
+        }
+      }
+      for (const [name, v] of Object.entries(sess.context ?? {})) {
+        if (typeof v === "number" && !Number.isFinite(v)) {
+          return {
+            code: "non_finite_input",
+            path: `/data/${which}`,
+            message: `Session "${sess.id}" (number ${s + 1} of the ${which} sessions) has ${v} in context feature "${name}"; training on it would make the loss NaN.`,
+            received: String(v),
+            hint: "Fix or drop the row in the data.",
+          };
+        }
+      }
+    }
+  }
+  return undefined;
 }

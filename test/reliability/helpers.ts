@@ -1,0 +1,92 @@
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dirname, "../..");
+export const CLI = join(import.meta.dirname, "run-cli.ts");
+
+export interface TinyOptions {
+  epochs?: number;
+  optimizer?: string;
+  learningRate?: number;
+  seed?: number;
+  sessions?: number;
+  items?: number;
+  batchSize?: number;
+  dropout?: number;
+  extraTrain?: string;
+  embeddingDim?: number;
+}
+
+/** A tiny GPT-2 next-item recipe on built-in synthetic sessions (a few seconds per epoch at most). */
+export function tinyRecipe(o: TinyOptions = {}): string {
+  return `version: 1
+name: tiny
+features: builtin:synthetic
+data:
+  train: builtin:synthetic?sessions=${o.sessions ?? 300}&items=${o.items ?? 50}&seed=1
+  sessions:
+    maxSequenceLength: 10
+  split:
+    type: random
+    validFraction: 0.1
+    testFraction: 0.1
+model:
+  inputs:
+    type: tabular-sequence-features
+    excludeFeatures: [user_id, category, price, timestamp]
+    embeddingDims: {item_id: ${o.embeddingDim ?? 16}}
+    masking: {type: causal}
+  body:
+    - type: transformer
+      architecture: gpt2
+      dModel: 16
+      numHeads: 2
+      numLayers: 1
+      maxSequenceLength: 10
+      dropout: ${o.dropout ?? 0.1}
+  head:
+    type: next-item-prediction
+    weightTying: true
+train:
+  epochs: ${o.epochs ?? 1}
+  batchSize: ${o.batchSize ?? 32}
+  optimizer: {type: ${o.optimizer ?? "adam"}, learningRate: ${o.learningRate ?? 0.01}}
+  seed: ${o.seed ?? 42}
+${o.extraTrain ?? ""}evaluate:
+  protocol: last-item
+  metrics: [ndcg, recall]
+  ks: [10]
+`;
+}
+
+export function writeRecipe(dir: string, name: string, text: string): string {
+  mkdirSync(dir, { recursive: true });
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node --import tsx <script> ...args` from the package root. */
+export function runNode(script: string, args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ChildResult> {
+  return new Promise((resolveP, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3", ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolveP({ code, signal, stdout, stderr });
+    });
+  });
+}
