@@ -13,6 +13,7 @@ import {
   type TensorSpec,
 } from "../../src/core/index.js";
 import type { ItemEmbeddings } from "../features/tabular-sequence-features.js";
+import { trilinearSoftmaxLoss } from "./trilinear-ops.js";
 
 /** Config of `next-item-prediction` (schemas/blocks/next-item-prediction.schema.json). */
 export interface NextItemPredictionConfig {
@@ -43,10 +44,13 @@ export function setCrossEntropy(fn: CrossEntropyFn): void {
  * Labels come from the masking scheme; padding positions are removed by the caller (Model).
  */
 export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
+  /** Use the fused training loss when it applies (tests switch it off to compare with the plain path). */
+  static fusedLoss = true;
   private items: ItemEmbeddings | undefined;
   private proj: { kernel: tf.Variable; bias: tf.Variable } | undefined;
   private outKernel: tf.Variable | undefined;
   private outBias: tf.Variable | undefined;
+  private padMask: tf.Tensor1D | undefined;
 
   constructor(config: Omit<NextItemPredictionConfig, "type"> | NextItemPredictionConfig = {}) {
     super({ ...config, type: "next-item-prediction" } as NextItemPredictionConfig);
@@ -110,8 +114,18 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
     return out;
   }
 
-  /** Mean cross-entropy (with label smoothing) of logits [N, V] against int32 labels [N]. */
+  /**
+   * Mean cross-entropy (with label smoothing) of logits [N, V] against int32 labels [N]. The softmax
+   * runs over every item but the padding id 0 (never a target nor a candidate; Transformers4Rec keeps
+   * it in the softmax), so this equals the fused path of `rowsLoss`.
+   */
   loss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+    if (!this.padMask || this.padMask.isDisposed) {
+      const v = new Float32Array(logits.shape[1]);
+      v[0] = -1e9;
+      this.padMask = tf.keep(tf.tensor1d(v));
+    }
+    logits = tf.add(logits, this.padMask);
     const ce = crossEntropy(logits, labels);
     const eps = this.config.labelSmoothing!;
     if (eps <= 0) return tf.mean(ce);
@@ -127,13 +141,40 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
    * the read position of each row (inference).
    */
   call(input: BlockInput, ctx: CallContext): tf.Tensor2D {
-    // a session encoder already gives one vector per row, read where the Model asked
-    if ((input as tf.Tensor).rank === 2) return this.logits(input as tf.Tensor2D);
+    return this.logits(this.rows(input, ctx));
+  }
+
+  /** The hidden states the Model asked for: [B, D] as is (a session encoder), else [B, L, D] at "positions". */
+  private rows(input: BlockInput, ctx: CallContext): tf.Tensor2D {
+    if ((input as tf.Tensor).rank === 2) return input as tf.Tensor2D;
     const h = input as tf.Tensor3D;
     const [B, L, D] = h.shape;
     const positions = ctx.get<tf.Tensor1D>("positions");
     if (!positions) throw new Error('next-item-prediction: the CallContext has no "positions"');
-    const rows = tf.gather(tf.reshape(h, [B * L, D]), positions) as tf.Tensor2D;
-    return this.logits(rows);
+    return tf.gather(tf.reshape(h, [B * L, D]), positions) as tf.Tensor2D;
+  }
+
+  /**
+   * Training loss straight from the body's output: mean cross-entropy at the Model's label positions.
+   * With weight tying, temperature 1, no output bias and no label smoothing (the usual case) it is one
+   * fused op: logits = h·Eᵀ are made once, the native backend's SparseSoftmaxCrossEntropyWithLogits
+   * gives the loss and (softmax - onehot) in one pass, and the backward pass is two matmuls with the 1/N
+   * scale applied to the small operands — no other [N, V] tensor is made. Same maths as
+   * `loss(call(...))` (checked by test/blocks/heads).
+   */
+  trainLoss(input: BlockInput, ctx: CallContext, labels: tf.Tensor1D): tf.Scalar {
+    const rows = this.rows(input, ctx);
+    const c = this.config;
+    if (NextItemPredictionTask.fusedLoss && c.weightTying && (c.softmaxTemperature ?? 1) === 1 && !this.outBias && !((c.labelSmoothing ?? 0) > 0)) {
+      const h = this.proj ? (tf.add(tf.matMul(rows, this.proj.kernel as tf.Tensor2D), this.proj.bias) as tf.Tensor2D) : rows;
+      return trilinearSoftmaxLoss(h, this.items!.table as tf.Tensor2D, labels);
+    }
+    return this.loss(this.logits(rows), labels);
+  }
+
+  override dispose(): void {
+    this.padMask?.dispose();
+    this.padMask = undefined;
+    super.dispose();
   }
 }

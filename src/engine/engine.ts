@@ -106,6 +106,9 @@ async function tryNative(threads: number | undefined, quiet: boolean): Promise<s
     }
     // TensorFlow reads these when its backend starts.
     process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+    // TensorFlow's pooling CPU allocator: large per-step tensors reuse memory instead of faulting in
+    // fresh pages every step (measured here: an 88 MB exp 36-70 ms -> 10 ms, h.E^T 75 -> 40 ms).
+    process.env.TF_CPU_ALLOCATOR_USE_BFC ??= "true";
     if (threads !== undefined) {
       process.env.TF_NUM_INTRAOP_THREADS = String(threads);
       process.env.TF_NUM_INTEROP_THREADS = String(threads);

@@ -37,6 +37,8 @@ export interface InputBlockLike extends Block {
 export interface TaskLike extends Block {
   logits(hidden: tf.Tensor2D): tf.Tensor2D;
   loss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar;
+  /** Optional: the training loss from the body's output (a fused path); else loss(call(...)). */
+  trainLoss?(input: BlockOutput, ctx: CallContext, labels: tf.Tensor1D): tf.Scalar;
   readonly numItems: number;
 }
 
@@ -187,6 +189,12 @@ export class Model {
 
   /** Runs the blocks on a prepared batch and returns logits at the flat positions (call inside a tidy). */
   private forward(prep: PreparedBatchLike, mode: CallMode, rng: RandomSource, positions: Int32Array): tf.Tensor2D {
+    const { x, ctx } = this.runBody(prep, mode, rng, positions);
+    return this.task.call(x, ctx) as tf.Tensor2D;
+  }
+
+  /** Runs the input block and the body; the head's input and its CallContext (call inside a tidy). */
+  private runBody(prep: PreparedBatchLike, mode: CallMode, rng: RandomSource, positions: Int32Array): { x: BlockOutput; ctx: CallContext } {
     const ctx = new CallContext({ mode, rng });
     const inputs: Record<string, tf.Tensor> = {};
     for (const [k, f] of Object.entries(prep.features)) inputs[k] = tf.tensor(f.values, f.shape, f.dtype);
@@ -199,7 +207,7 @@ export class Model {
     ctx.set("positions", tf.tensor1d(positions, "int32"));
     let x: BlockOutput = this.inputs.call(inputs, ctx);
     for (const b of this.blocks) x = b.call(x, ctx);
-    return this.task.call(x, ctx) as tf.Tensor2D;
+    return { x, ctx };
   }
 
   /** Label positions (flat b·L + t) and labels of a masked batch. */
@@ -247,8 +255,11 @@ export class Model {
     return {
       numLabels: labels.length,
       loss: () => {
-        const logits = this.forward(prep, "train", rng, positions);
-        return this.task.loss(logits, tf.tensor1d(labels, "int32"));
+        if (this.task.trainLoss) {
+          const { x, ctx } = this.runBody(prep, "train", rng, positions);
+          return this.task.trainLoss(x, ctx, tf.tensor1d(labels, "int32"));
+        }
+        return this.task.loss(this.forward(prep, "train", rng, positions), tf.tensor1d(labels, "int32"));
       },
     };
   }

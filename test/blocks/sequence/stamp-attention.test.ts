@@ -144,8 +144,9 @@ describe("stamp-attention: hand-computed forward pass", () => {
 
   it("the training loss on prefix examples is the softmax cross-entropy of those scores", () => {
     const { model, block } = stampModel({ variant: "stamp" });
-    // targets: row A -> 4, row B -> 1; softmax over every id, id 0 included with score 0 (E_0 = 0)
-    const ce = (s: number[], y: number) => Math.log(s.reduce((a, v) => a + Math.exp(v), 0)) - s[y]!;
+    // targets: row A -> 4, row B -> 1; softmax over the items 1..V-1 (the padding id 0 is never a
+    // candidate, as in the reference and ../shared/peers/stamp_torch.py: E[1:])
+    const ce = (s: number[], y: number) => Math.log(s.slice(1).reduce((a, v) => a + Math.exp(v), 0)) - s[y]!;
     const want = (ce(scoresA, 4) + ce(scoresB, 1)) / 2;
     const tb = model.trainBatch(batch([[1, 2, 3], [2, 4, 0]], [4, 1]), mulberry32(1))!;
     expect(tb.numLabels).toBe(2);
