@@ -172,6 +172,24 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
     return this.loss(this.logits(rows), labels);
   }
 
+  /**
+   * Query vectors q [N, d] of the rows such that q · E_jᵀ = logit j (tied heads without an output bias;
+   * the temperature is folded into q): the Model scores them against a cached catalogue of the item
+   * table and takes a blocked top-k. Undefined when the head has no such form.
+   */
+  queryRows(input: BlockInput, ctx: CallContext): tf.Tensor2D | undefined {
+    if (!this.config.weightTying || this.outBias) return undefined;
+    let h = this.rows(input, ctx);
+    if (this.proj) h = tf.add(tf.matMul(h, this.proj.kernel as tf.Tensor2D), this.proj.bias) as tf.Tensor2D;
+    const T = this.config.softmaxTemperature ?? 1;
+    return T !== 1 ? (tf.div(h, T) as tf.Tensor2D) : h;
+  }
+
+  /** The item table the query rows are scored against (tied heads). */
+  get itemTable(): tf.Tensor2D | undefined {
+    return this.config.weightTying ? (this.items?.table as tf.Tensor2D | undefined) : undefined;
+  }
+
   override dispose(): void {
     this.padMask?.dispose();
     this.padMask = undefined;

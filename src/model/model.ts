@@ -14,6 +14,7 @@ import {
   type TensorSpec,
 } from "../core/index.js";
 import { mulberry32, type MaskResult } from "../masking/index.js";
+import { buildCatalogue, catalogueScores, catalogueScoresTopK, softmaxCrossEntropyWithBackprop, type Catalogue } from "../core/catalogue.js";
 import { RankingMetrics, type RankingMetricName } from "../metrics/index.js";
 
 /** Host-side arrays of one batch after masking (what the input block's `prepare` returns). */
@@ -39,6 +40,9 @@ export interface TaskLike extends Block {
   loss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar;
   /** Optional: the training loss from the body's output (a fused path); else loss(call(...)). */
   trainLoss?(input: BlockOutput, ctx: CallContext, labels: tf.Tensor1D): tf.Scalar;
+  /** Optional: query rows q with q · E_jᵀ = logit j, scored against a catalogue of `itemTable` (fast top-k). */
+  queryRows?(input: BlockOutput, ctx: CallContext): tf.Tensor2D | undefined;
+  readonly itemTable?: tf.Tensor2D | undefined;
   readonly numItems: number;
 }
 
@@ -62,6 +66,8 @@ export interface EvaluateOptions {
   /** Seed of the masking RNG (eval masking is deterministic for causal / last-item masked LM anyway). */
   seed?: number;
   onBatch?: (done: number) => void;
+  /** Also compute the mean cross-entropy ("loss"; default true). Off, evaluation only ranks. */
+  loss?: boolean;
 }
 
 export interface TopKResult {
@@ -87,6 +93,8 @@ const NEG = -1e9;
  * or from a recipe (`Model.fromConfig(recipe.model, schema)`); both give the same config and weights.
  */
 export class Model {
+  /** Score tied heads against a cached item catalogue with a blocked top-k (tests switch it off to compare). */
+  static catalogueTopK = true;
   readonly inputs: InputBlockLike;
   readonly blocks: Block[];
   readonly task: TaskLike;
@@ -94,6 +102,10 @@ export class Model {
   private _built = false;
   private exclusion: tf.Tensor1D | undefined;
   private shared = new Map<string, unknown>();
+  /** Catalogue of the item table for top-k (tied heads), rebuilt after training steps. */
+  private catalogue: { cat: Catalogue; version: number } | undefined;
+  /** Bumped by every trainBatch: weights may change after it, so the catalogue is stale. */
+  private version = 0;
 
   constructor(head: HeadLike, opts: { schema?: FeatureSchemaLike } = {}) {
     const chain = head.chain();
@@ -249,6 +261,7 @@ export class Model {
     if (this.pooled && !batch.targets) {
       throw new Error("Model: this model predicts one next item per session; train it on prefix examples (batches with targets)");
     }
+    this.version++;
     const prep = this.inputs.prepare(batch, "train", rng);
     const { positions, labels } = Model.labelPositions(prep);
     if (labels.length === 0) return undefined;
@@ -283,8 +296,11 @@ export class Model {
     this.requireBuilt();
     const ks = opts.ks ?? [20];
     const metrics = new RankingMetrics(ks, opts.metrics ?? ["ndcg", "recall", "mrr"]);
-    const K = Math.min(Math.max(...ks), this.numItems);
+    const cat = this.itemCatalogue();
+    // candidates: items 1..V-1 with a catalogue (padding is never ranked), else every id (padding last)
+    const K = Math.min(Math.max(...ks), cat ? cat.numItems : this.numItems);
     const rng = mulberry32(opts.seed ?? 1234);
+    const withLoss = opts.loss !== false;
     let lossSum = 0;
     let n = 0;
     let done = 0;
@@ -294,14 +310,23 @@ export class Model {
       done++;
       if (labels.length === 0) continue;
       const [idx, loss] = tf.tidy(() => {
-        const logits = this.forward(prep, "eval", rng, positions);
-        const l = tf.mul(this.task.loss(logits, tf.tensor1d(labels, "int32")), labels.length);
+        const { x, ctx } = this.runBody(prep, "eval", rng, positions);
+        const q = cat ? this.task.queryRows!(x, ctx) : undefined;
+        if (q && cat) {
+          // scores of items 1..V-1 (+ rounding columns at -1e30), a blocked top-k, and the loss from the same scores
+          const scores = catalogueScores(q, cat);
+          const top = catalogueScoresTopK(scores, cat, K);
+          const l = withLoss ? tf.sum(softmaxCrossEntropyWithBackprop(scores, tf.sub(tf.tensor1d(labels, "int32"), tf.scalar(1, "int32")) as tf.Tensor1D).loss) : undefined;
+          return [top.ids, l] as const;
+        }
+        const logits = this.task.call(x, ctx) as tf.Tensor2D;
+        const l = withLoss ? tf.mul(this.task.loss(logits, tf.tensor1d(labels, "int32")), labels.length) : undefined;
         const top = tf.topk(this.excluded(logits), K, true);
         return [top.indices, l] as const;
       });
       const ids = idx.dataSync() as Int32Array;
-      lossSum += (loss.dataSync() as Float32Array)[0]!;
-      tf.dispose([idx, loss]);
+      if (loss) lossSum += (loss.dataSync() as Float32Array)[0]!;
+      tf.dispose(loss ? [idx, loss] : [idx]);
       if (K < Math.max(...ks)) {
         // fewer items than the largest cut-off: pad the ranking with 0 (never a target)
         const maxK = Math.max(...ks);
@@ -312,7 +337,7 @@ export class Model {
       n += labels.length;
       opts.onBatch?.(done);
     }
-    return { ...metrics.result(), loss: n ? lossSum / n : NaN, examples: n };
+    return { ...metrics.result(), ...(withLoss ? { loss: n ? lossSum / n : NaN } : {}), examples: n };
   }
 
   /**
@@ -321,12 +346,37 @@ export class Model {
    */
   topK(batch: SequenceBatchLike, k: number, opts: { exclude?: (b: number) => Iterable<number>; eligible?: Uint8Array } = {}): TopKResult {
     this.requireBuilt();
-    const kk = Math.min(k, this.numItems);
+    const cat = this.itemCatalogue();
+    const kk = Math.min(k, cat ? cat.numItems : this.numItems);
     const prep = this.inputs.prepare(batch, "inference", mulberry32(0));
     const positions = Model.readPositions(prep);
     if (opts.eligible && opts.eligible.length !== this.numItems) throw new Error(`Model.topK: eligible has ${opts.eligible.length} entries, expected ${this.numItems}`);
     const [idx, val] = tf.tidy(() => {
-      let logits = this.excluded(this.forward(prep, "inference", mulberry32(0), positions));
+      const { x, ctx } = this.runBody(prep, "inference", mulberry32(0), positions);
+      const q = cat ? this.task.queryRows!(x, ctx) : undefined;
+      if (q && cat) {
+        // scores of items 1..V-1 against the cached catalogue (column j = item id j + 1), rules as additive
+        // -1e9 inside TF, then a blocked top-k
+        let scores = catalogueScores(q, cat);
+        const W = scores.shape[1];
+        if (opts.eligible) {
+          const bias = new Float32Array(W);
+          for (let i = 1; i < this.numItems; i++) if (!opts.eligible[i]) bias[i - 1] = NEG;
+          scores = tf.add(scores, tf.tensor1d(bias));
+        }
+        if (opts.exclude) {
+          const ex: number[] = [];
+          for (let b = 0; b < batch.batchSize; b++) for (const id of opts.exclude(b)) if (id > 0 && id < this.numItems) ex.push(b * W + id - 1);
+          if (ex.length) {
+            const flat = tf.reshape(scores, [-1]);
+            const pen = tf.scatterND(tf.tensor2d(Int32Array.from(ex), [ex.length, 1], "int32"), tf.fill([ex.length], NEG), [flat.size]);
+            scores = tf.reshape(tf.add(flat, pen), scores.shape) as tf.Tensor2D;
+          }
+        }
+        const top = catalogueScoresTopK(scores as tf.Tensor2D, cat, kk);
+        return [top.ids, top.scores] as const;
+      }
+      let logits = this.excluded(this.task.call(x, ctx) as tf.Tensor2D);
       if (opts.eligible) {
         // business rules: ineligible items get -1e9 inside TF, so top-k never returns them
         const bias = new Float32Array(this.numItems);
@@ -350,6 +400,21 @@ export class Model {
     return out;
   }
 
+  /**
+   * The item table as a top-k catalogue (candidates 1..V-1, rounded up to whole blocks at -1e30), for
+   * heads that score by a dot product with it; cached until the next training step.
+   */
+  private itemCatalogue(): Catalogue | undefined {
+    const table = this.task.itemTable;
+    if (!Model.catalogueTopK || !table || !this.task.queryRows) return undefined;
+    if (this.catalogue && this.catalogue.version === this.version && !this.catalogue.cat.matrix.isDisposed) return this.catalogue.cat;
+    this.catalogue?.cat.matrix.dispose();
+    const cat = buildCatalogue(table);
+    tf.keep(cat.matrix);
+    this.catalogue = { cat, version: this.version };
+    return cat;
+  }
+
   /** Alias of topK (Transformers4Rec's predict with predict_top_k). */
   predict(batch: SequenceBatchLike, k = 100): TopKResult {
     return this.topK(batch, k);
@@ -361,5 +426,7 @@ export class Model {
     for (const b of this.blocks) b.dispose();
     this.task.dispose();
     this.exclusion?.dispose();
+    this.catalogue?.cat.matrix.dispose();
+    this.catalogue = undefined;
   }
 }

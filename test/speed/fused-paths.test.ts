@@ -119,3 +119,51 @@ describe("fused training loss = plain loss, loss and gradients", () => {
     model.dispose();
   });
 });
+
+describe("catalogue top-k (cached item table, blocked top-k) = plain logits + tf.topk", () => {
+  for (const [name, { cfg, prefixes }] of Object.entries(MODELS)) {
+    it(`${name}: topK ids and scores, with rules and exclusions, and evaluate's metrics and loss`, async () => {
+      for (const b of backends) {
+        await tf.setBackend(b);
+        const model = Model.fromConfig(cfg as never, schema as never).build({ seed: 5 });
+        const ex = prefixes ? prefixExamples(sessions) : fullSequenceExamples(sessions, 2);
+        const batch = batches(prefixExamples(sessions), { batchSize: 64, maxSequenceLength: 6 }).next().value!;
+        const eligible = new Uint8Array(V).fill(1);
+        for (const id of [2, 3, 5, 8, 13, 21, 34]) eligible[id] = 0;
+        const opts = { eligible, exclude: (r: number) => [batch.itemIds[r * batch.seqLen]!, 36] };
+        const run = (fast: boolean) => {
+          Model.catalogueTopK = fast;
+          const before = tf.memory().numTensors;
+          const top = model.topK(batch, 10, opts);
+          const all = model.topK(batch, 100);
+          const m = model.evaluate(batches(ex, { batchSize: 4, maxSequenceLength: 6 }), { ks: [3, 10], metrics: ["ndcg", "recall", "mrr"] });
+          Model.catalogueTopK = true;
+          return { top, all, m, leaked: tf.memory().numTensors - before };
+        };
+        const plain = run(false);
+        run(true); // the first call builds and keeps the catalogue
+        const fast = run(true);
+        expect(fast.leaked, `${b}: tensors kept beyond the cached catalogue`).toBe(0);
+        expect(Array.from(fast.top.itemIds), b).toEqual(Array.from(plain.top.itemIds));
+        for (let i = 0; i < fast.top.scores.length; i++) expect(Math.abs(fast.top.scores[i]! - plain.top.scores[i]!)).toBeLessThan(1e-4);
+        // rules and exclusions hold: no ineligible or excluded id comes back
+        for (let r = 0; r < batch.batchSize; r++) {
+          for (let j = 0; j < fast.top.k; j++) {
+            const id = fast.top.itemIds[r * fast.top.k + j]!;
+            expect(eligible[id], `${b}: row ${r} got ineligible ${id}`).toBe(1);
+            expect([batch.itemIds[r * batch.seqLen]!, 36, 0]).not.toContain(id);
+          }
+        }
+        // asked for more than there are items: every real item once, the padding id never
+        expect(fast.all.k).toBe(V - 1);
+        for (let r = 0; r < batch.batchSize; r++) {
+          const ids = Array.from(fast.all.itemIds.subarray(r * fast.all.k, (r + 1) * fast.all.k)).sort((x, y) => x - y);
+          expect(ids).toEqual(Array.from({ length: V - 1 }, (_, i) => i + 1));
+        }
+        for (const k of Object.keys(plain.m)) expect(Math.abs(fast.m[k]! - plain.m[k]!), `${b}: ${k}`).toBeLessThan(1e-4);
+        expect(plain.m["recall@10"]).toBeGreaterThan(0);
+        model.dispose();
+      }
+    });
+  }
+});
