@@ -219,9 +219,9 @@ export interface TrainConfig {
   threads?: number;
   earlyStopping?: EarlyStoppingConfig;
   /**
-   * Save a checkpoint every this many epochs (0: only at the end).
+   * How often a checkpoint (weights, optimizer state, RNG state, position, metrics so far) is written to <run dir>/checkpoint/ for `recblocks train --resume`: every this many epochs (0: never), or {epochs, steps} to also write one every `steps` optimizer steps.
    */
-  checkpointEvery?: number;
+  checkpointEvery?: number | CheckpointEveryConfig;
   /**
    * Evaluate on validation data every this many epochs.
    */
@@ -302,6 +302,16 @@ export interface EarlyStoppingConfig {
    * max: higher is better (ranking metrics); min: lower is better (loss).
    */
   mode?: "max" | "min";
+}
+export interface CheckpointEveryConfig {
+  /**
+   * Every this many epochs (0: never at epoch ends).
+   */
+  epochs?: number;
+  /**
+   * Also every this many optimizer steps within an epoch (0: never).
+   */
+  steps?: number;
 }
 /**
  * How the model is evaluated.

@@ -26,6 +26,11 @@ export interface TrainRunOptions {
   seed?: number;
   backend?: string;
   threads?: number;
+  /**
+   * Continue from `<out>/checkpoint/` (weights, optimizer state, RNG, position, metrics so far) when
+   * there is one; a run killed at any point resumes to the same result as an uninterrupted one.
+   */
+  resume?: boolean;
   /** Progress and log lines (default: process.stderr); null = silent. */
   stream?: { write(s: string): unknown; isTTY?: boolean } | null;
 }
@@ -121,6 +126,7 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
       train,
       evaluate: { ...ev, protocol, ks, metrics: metricNames } as never,
       runDir,
+      checkpoint: { dir: join(runDir, "checkpoint"), resume: opts.resume === true, fingerprint: { data: dataCfg, features: recipe.features ?? null, items: m.numItems } },
       progress: { stream: (stream ?? { write: () => true }) as never, quiet: stream === null },
       log,
     });

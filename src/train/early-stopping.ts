@@ -23,6 +23,14 @@ export interface EarlyStoppingStep {
   wait: number;
 }
 
+/** Early stopping counters as saved in a training checkpoint. */
+export interface EarlyStoppingState {
+  best: number | null;
+  bestEpoch: number;
+  wait: number;
+  stopped: boolean;
+}
+
 /**
  * Early stopping on a chosen metric. Call `update(epoch, metrics, variables)` after each evaluation;
  * it says whether the metric improved and whether to stop. With `restoreBest`, the variables' values
@@ -103,6 +111,28 @@ export class EarlyStopping {
       if (t) v.assign(t);
     }
     return true;
+  }
+
+  /** The counters, for a checkpoint (the best-epoch weights are `snapshotTensors()`). */
+  getState(): EarlyStoppingState {
+    return { best: Number.isNaN(this.best) ? null : this.best, bestEpoch: this.bestAt, wait: this.waited, stopped: this.stoppedFlag };
+  }
+
+  /** Restores counters and (optionally) the best-epoch weights, by variable name; the tensors are cloned. */
+  setState(s: EarlyStoppingState, snapshot?: Map<string, tf.Tensor>): void {
+    this.best = s.best === null ? NaN : s.best;
+    this.bestAt = s.bestEpoch;
+    this.waited = s.wait;
+    this.stoppedFlag = s.stopped;
+    if (snapshot) {
+      this.dispose();
+      for (const [k, t] of snapshot) this.snapshot.set(k, tf.clone(t));
+    }
+  }
+
+  /** The best-epoch weights held (by variable name); owned by this object. */
+  snapshotTensors(): ReadonlyMap<string, tf.Tensor> {
+    return this.snapshot;
   }
 
   dispose(): void {

@@ -4,13 +4,14 @@ import * as tf from "@tensorflow/tfjs";
 import { RecblocksError, type Issue } from "../errors/issue.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { batches, fullSequenceExamples, lastItemExamples, numBatches, prefixExamples, type Session } from "../data/index.js";
-import { mulberry32 } from "../masking/index.js";
 import type { RankingMetricName } from "../metrics/index.js";
 import type { Model } from "../model/index.js";
 import { clipByGlobalNorm, clipByNorm, disposeGradients } from "./clipping.js";
+import { disposeCheckpoint, fingerprintOf, loadCheckpoint, saveCheckpoint, type TrainingPosition } from "./checkpoint.js";
 import { EarlyStopping } from "./early-stopping.js";
-import { createOptimizer, type GradientMap, type OptimizerConfig } from "./optimizers.js";
+import { createOptimizer, type GradientMap, type NamedTensor, type OptimizerConfig } from "./optimizers.js";
 import { ProgressReporter, type ProgressOptions } from "./progress.js";
+import { TrainRng } from "./rng.js";
 import { createSchedule, type ScheduleConfig } from "./schedules.js";
 
 /** The recipe's `train` section (schemas/recipe.schema.json TrainConfig). */
@@ -25,6 +26,8 @@ export interface TrainSettings {
   examples?: "auto" | "sequences" | "prefixes";
   earlyStopping?: { metric: string; patience?: number; mode?: "min" | "max" };
   validEvery?: number;
+  /** Checkpoint every N epochs (a number), or `{epochs, steps}`; 0 = never. Default: every epoch when FitOptions.checkpoint is set. */
+  checkpointEvery?: number | { epochs?: number; steps?: number };
 }
 
 /** The recipe's `evaluate` section. */
@@ -52,6 +55,12 @@ export interface FitOptions {
   log?: (msg: string) => void;
   /** Stop each epoch after this many batches (benchmarks and quick runs; not a recipe key). */
   maxBatchesPerEpoch?: number;
+  /**
+   * Checkpoints (src/train/checkpoint.ts) in `dir`, every `train.checkpointEvery`; with `resume`, training
+   * continues from the checkpoint found there (if any). `fingerprint`: extra things (e.g. the data config)
+   * that must be the same for a checkpoint to be resumed.
+   */
+  checkpoint?: { dir: string; resume?: boolean; fingerprint?: unknown };
 }
 
 export interface EpochRecord {
@@ -72,6 +81,8 @@ export interface FitResult {
   stoppedEarly: boolean;
   bestEpoch?: number;
   steps: number;
+  /** The epoch and step training resumed from (when it did). */
+  resumedFrom?: { epoch: number; stepInEpoch: number; steps: number };
 }
 
 /** Evaluation batches of a protocol: last-item (each session's last item from the ones before) or all prefixes. */
@@ -111,7 +122,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
     : undefined;
   const optimizer = createOptimizer(ocfg, sched ? { schedule: sched } : {});
   const early = t.earlyStopping && data.valid?.length ? new EarlyStopping({ ...t.earlyStopping }, "/train/earlyStopping") : undefined;
-  const rng = mulberry32(seed + 1);
+  const rng = new TrainRng(seed + 1);
   const progress = new ProgressReporter({ epochs, ...(opts.progress ?? {}) });
   const ks = ev.ks ?? [20];
   const protocol = ev.protocol ?? "last-item";
@@ -120,17 +131,64 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   let stoppedEarly = false;
   const vars = model.trainableVariables();
   if (opts.runDir) mkdirSync(opts.runDir, { recursive: true });
+  // checkpoints: names are the model's variable names (engine names differ between processes)
+  const ck = opts.checkpoint;
+  const every = t.checkpointEvery;
+  const ckEpochs = typeof every === "number" ? every : (every?.epochs ?? 1);
+  const ckSteps = typeof every === "object" ? (every.steps ?? 0) : 0;
+  const named = model.namedVariables();
+  const modelName = new Map<string, string>([...named].map(([k, v]) => [v.name, k]));
+  const { epochs: _e, checkpointEvery: _c, ...sameTrain } = t as TrainSettings & { backend?: unknown; threads?: unknown };
+  delete (sameTrain as { backend?: unknown }).backend;
+  delete (sameTrain as { threads?: unknown }).threads;
+  const fingerprint = fingerprintOf({ model: model.toRecipe(), train: sameTrain, examples: trainEx.session.length, valid: data.valid?.length ?? 0, L, extra: ck?.fingerprint ?? null, maxBatchesPerEpoch: opts.maxBatchesPerEpoch ?? null });
+  let start: TrainingPosition | undefined;
+  let resumedFrom: FitResult["resumedFrom"];
+  if (ck?.resume) {
+    const c = loadCheckpoint(ck.dir, fingerprint);
+    if (!c) log(`resume: no checkpoint in ${ck.dir}; starting from the beginning`);
+    else {
+      try {
+        restoreCheckpoint(c, named, optimizer, early, ck.dir);
+      } finally {
+        disposeCheckpoint(c);
+      }
+      start = c.meta;
+      rng.state = start.rngState;
+      steps = start.steps;
+      stoppedEarly = start.stoppedEarly;
+      history.push(...(start.history as EpochRecord[]));
+      resumedFrom = { epoch: start.epoch, stepInEpoch: start.stepInEpoch, steps: start.steps };
+      log(`resume: from ${ck.dir}, ${start.epoch} epoch(s) and ${start.stepInEpoch} step(s) done (global step ${start.steps})`);
+    }
+  }
+  const writeCheckpoint = (position: TrainingPosition) => {
+    if (!ck) return;
+    const optState: NamedTensor[] = optimizer.getState();
+    try {
+      const renamed = optState.filter((n) => n.name !== "iterations").map((n) => {
+        const cut = n.name.lastIndexOf("/");
+        return { name: `${modelName.get(n.name.slice(0, cut)) ?? n.name.slice(0, cut)}/${n.name.slice(cut + 1)}`, tensor: n.tensor };
+      });
+      saveCheckpoint(ck.dir, { fingerprint, position, weights: named, optimizer: renamed, best: early?.snapshotTensors() });
+    } finally {
+      tf.dispose(optState.map((n) => n.tensor));
+    }
+  };
+  const firstEpoch = start ? start.epoch + 1 : 1;
   try {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
-      const t0 = performance.now();
+    for (let epoch = firstEpoch; epoch <= epochs && !stoppedEarly; epoch++) {
+      const resumeHere = start && start.stepInEpoch > 0 && epoch === start.epoch + 1 ? start : undefined;
+      const t0 = performance.now() - (resumeHere?.partial?.seconds ?? 0) * 1000;
       progress.startEpoch(epoch, perEpoch);
-      let lossSum = 0;
-      let lossN = 0;
-      let examples = 0;
+      let lossSum = resumeHere?.partial?.lossSum ?? 0;
+      let lossN = resumeHere?.partial?.lossN ?? 0;
+      let examples = resumeHere?.partial?.examples ?? 0;
       let b = 0;
       for (const batch of batches(trainEx, { batchSize, maxSequenceLength: L, shuffle: true, seed: seed * 1000 + epoch, context: data.context })) {
         if (b >= perEpoch) break;
         b++;
+        if (resumeHere && b <= resumeHere.stepInEpoch) continue; // done before the checkpoint
         const tb = model.trainBatch(batch, rng);
         if (!tb) continue;
         const { value, grads } = tf.variableGrads(tb.loss, vars);
@@ -161,6 +219,11 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         lossN += tb.numLabels;
         examples += batch.batchSize;
         progress.update(b, { loss, examples: batch.batchSize });
+        if (ckSteps > 0 && ck && steps % ckSteps === 0 && b < perEpoch) {
+          const badW = nonFiniteWeights(vars);
+          if (badW) throw new RecblocksError("training", [{ ...nonFiniteLoss(NaN, epoch, b, steps, optimizer.learningRate(Math.max(0, steps - 1)), ocfg.type, t.clip), code: "non_finite_weights", message: `Weight "${badW}" holds NaN or Infinity at epoch ${epoch}, step ${b} (global step ${steps}); training stopped and nothing is saved.` }]);
+          writeCheckpoint({ epoch: epoch - 1, stepInEpoch: b, steps, rngState: rng.state, partial: { lossSum, lossN, examples, seconds: (performance.now() - t0) / 1000 }, history, stoppedEarly: false, early: early?.getState() });
+        }
         if (b % 20 === 0) await new Promise((r) => setImmediate(r));
       }
       // weights can turn non-finite on the last update of an epoch (its loss was still finite): one read-back per epoch
@@ -191,8 +254,10 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         if (st.stop) {
           stoppedEarly = true;
           log(`early stopping: ${early.config.metric} has not improved for ${st.wait} epoch(s); best ${st.best.toFixed(4)} at epoch ${st.bestEpoch}`);
-          break;
         }
+      }
+      if (ck && ckEpochs > 0 && (epoch % ckEpochs === 0 || epoch === epochs || stoppedEarly)) {
+        writeCheckpoint({ epoch, stepInEpoch: 0, steps, rngState: rng.state, history, stoppedEarly, early: early?.getState() });
       }
     }
     if (early?.hasSnapshot) early.restoreBestWeights(vars);
@@ -201,7 +266,42 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
     optimizer.dispose();
     early?.dispose();
   }
-  return { history, epochs: history.length, stoppedEarly, bestEpoch: early?.bestEpoch, steps };
+  return { history, epochs: history.length, stoppedEarly, bestEpoch: early?.bestEpoch, steps, ...(resumedFrom ? { resumedFrom } : {}) };
+}
+
+/** Puts a checkpoint's weights, optimizer state and early-stopping state into the running objects. */
+function restoreCheckpoint(c: NonNullable<ReturnType<typeof loadCheckpoint>>, named: Map<string, tf.Variable>, optimizer: ReturnType<typeof createOptimizer>, early: EarlyStopping | undefined, dir: string): void {
+  const issues: Issue[] = [];
+  for (const [name, v] of named) {
+    const w = c.weights.get(name);
+    if (!w) issues.push({ code: "checkpoint_mismatch", path: `/weights/${name}`, message: `The checkpoint has no weight "${name}".` });
+    else if (w.shape.join(",") !== v.shape.join(",")) issues.push({ code: "checkpoint_mismatch", path: `/weights/${name}`, message: `Weight "${name}" has shape [${w.shape}] in the checkpoint but [${v.shape}] in the model.` });
+  }
+  if (issues.length) throw new RecblocksError(dir, issues, { kind: "CheckpointError" });
+  for (const [name, v] of named) v.assign(c.weights.get(name)!);
+  const state: NamedTensor[] = [];
+  for (const [name, tensor] of c.optimizer) {
+    const cut = name.lastIndexOf("/");
+    const v = named.get(name.slice(0, cut));
+    state.push({ name: v ? `${v.name}/${name.slice(cut + 1)}` : name, tensor });
+  }
+  const it = tf.scalar(c.meta.steps, "int32");
+  try {
+    optimizer.setState([...state, { name: "iterations", tensor: it }]);
+  } finally {
+    it.dispose();
+  }
+  if (early && c.meta.early) {
+    let snap: Map<string, tf.Tensor> | undefined;
+    if (c.best) {
+      snap = new Map();
+      for (const [name, t] of c.best) {
+        const v = named.get(name);
+        if (v) snap.set(v.name, t);
+      }
+    }
+    early.setState(c.meta.early, snap);
+  }
 }
 
 /** The issue for a NaN/Inf loss, with the likely cause. */

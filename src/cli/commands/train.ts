@@ -4,7 +4,7 @@ import { reportErrors } from "../errors.js";
 export const spec: CommandSpec = {
   name: "train",
   summary: "Train a recipe: read the data, build the model, fit it with progress, evaluate it and save the model directory.",
-  usage: "recblocks train <recipe.yaml> [--data <spec>] [--out <dir>] [--epochs N] [--backend b] [--threads N] [--seed s] [--json]",
+  usage: "recblocks train <recipe.yaml> [--data <spec>] [--out <dir>] [--epochs N] [--backend b] [--threads N] [--seed s] [--resume] [--json]",
   options: [
     { name: "data", kind: "string", description: "training data instead of the recipe's data.train (a path or builtin:synthetic?sessions=..&items=..&seed=..)" },
     { name: "out", kind: "string", description: "run directory (metrics.jsonl, summary.json, model/); default runs/<recipe name>" },
@@ -12,6 +12,7 @@ export const spec: CommandSpec = {
     { name: "backend", kind: "string", description: "auto | tensorflow | wasm | cpu (default: the recipe's train.backend, RECBLOCKS_BACKEND, auto)" },
     { name: "threads", kind: "number", description: "TensorFlow intra-op threads (default: all cores)" },
     { name: "seed", kind: "number", description: "seed instead of the recipe's train.seed" },
+    { name: "resume", kind: "boolean", description: "continue the run in --out from its last checkpoint (out/checkpoint/), if there is one; same recipe (only --epochs may change)" },
     { name: "json", kind: "boolean", description: 'print the final metrics as one JSON line last, keyed like "ndcg@20"' },
   ],
   positionals: { min: 1, max: 1 },
@@ -29,6 +30,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       seed: o.seed as number | undefined,
       backend: o.backend as string | undefined,
       threads: o.threads as number | undefined,
+      resume: o.resume === true,
     });
     if (json) {
       const metrics: Record<string, number> = {};
