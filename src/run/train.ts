@@ -15,6 +15,7 @@ import { evaluationBatches, fit, type EpochRecord, type TrainSettings } from "..
 import { prefixExamples, lastItemExamples, type Session } from "../data/batches.js";
 import { saveModelDir } from "../io/model-dir.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { checkTrainingMemory, estimateTrainingMemory } from "../train/limits.js";
 import type { Recipe } from "../generated/recipe.js";
 
 export interface TrainRunOptions {
@@ -115,6 +116,8 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
   const seed = train.seed ?? 42;
   const m = Model.fromConfig(recipe.model as unknown as ModelConfig, data.featureSchema as never);
   try {
+    // refuse a model that cannot fit in memory before allocating it (model_too_large)
+    checkTrainingMemory(estimateTrainingMemory(m, data.featureSchema as never, train as never, data.maxSequenceLength));
     m.build({ seed });
     log(`model: ${m.countParams().toLocaleString("en-US")} parameters, ${m.numItems.toLocaleString("en-US")} item ids`);
     const ev = recipe.evaluate ?? {};
