@@ -65,3 +65,34 @@ export function attentionBias(padding: KeyPadding, B: number, L: number, causal:
     return tf.mul(tf.sub(1, tf.cast(allowed, "float32")), MASKED_SCORE) as tf.Tensor3D;
   });
 }
+
+/**
+ * XLNet's two attention biases [B, L, L] from a permutation mask (src/masking/plm.ts: permMask[b][i][j]
+ * = 1 when i may not attend j) and the key padding `valid` [B*L] (1 = real step or [MASK] slot):
+ * - content stream: j allowed when permMask = 0 and valid, and always j = i (XLNet's `non_tgt_mask`);
+ * - query stream: j allowed when permMask = 0 and valid, never forced for j = i, so a label does not
+ *   see its own content. A query row left with no key (a row without any visible item) is given its
+ *   own position, so softmax never sees an all-masked row (nothing is read from such rows).
+ */
+export function permutationBiases(
+  permMask: ArrayLike<number>, valid: ArrayLike<number>, B: number, L: number,
+): { content: tf.Tensor3D; query: tf.Tensor3D } {
+  if (permMask.length !== B * L * L) throw new Error(`permutation mask has ${permMask.length} entries, expected ${B}x${L}x${L}`);
+  if (valid.length !== B * L) throw new Error(`padding mask has ${valid.length} entries, expected ${B}x${L}`);
+  const content = new Float32Array(B * L * L);
+  const query = new Float32Array(B * L * L);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < L; i++) {
+      const base = (b * L + i) * L;
+      let any = false;
+      for (let j = 0; j < L; j++) {
+        const ok = permMask[base + j] === 0 && valid[b * L + j] !== 0;
+        if (ok) any = true;
+        else query[base + j] = MASKED_SCORE;
+        if (!ok && j !== i) content[base + j] = MASKED_SCORE;
+      }
+      if (!any) query[base + i] = 0;
+    }
+  }
+  return { content: tf.tensor3d(content, [B, L, L]), query: tf.tensor3d(query, [B, L, L]) };
+}

@@ -86,17 +86,57 @@ export function relativeSelfAttention(
 ): { output: tf.Tensor3D; probs?: tf.Tensor4D } {
   const [B, L, D] = x.shape;
   const H = opts.numHeads;
-  const dh = D / H;
-  const R = posEmb.shape[0];
   const [q, k, v] = splitHeads(dense(x, p.qkv), B, L, H, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+  const kr = positionKeys(posEmb, p, H, D / H);
+  const r = relativeAttentionCore(q, k, v, kr, p, bias, opts, state);
+  const output = dense(mergeHeads(r.context), p.out) as tf.Tensor3D;
+  return r.probs ? { output, probs: r.probs } : { output };
+}
+
+/** k_r = pos_emb W_r as [H, R, dh]. */
+function positionKeys(posEmb: tf.Tensor2D, p: RelativeAttentionParams, H: number, dh: number): tf.Tensor3D {
+  const R = posEmb.shape[0];
+  return tf.transpose(tf.reshape(tf.matMul(posEmb, p.r as tf.Tensor2D), [R, H, dh]), [1, 0, 2]) as tf.Tensor3D;
+}
+
+/** Hugging Face's `rel_attn_core`: q, k, v [H, B, L, dh], kr [H, R, dh], additive bias [B or 1, L, L]. */
+function relativeAttentionCore(
+  q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, kr: tf.Tensor3D, p: RelativeAttentionParams, bias: tf.Tensor3D | null,
+  opts: { attentionDropout: number; returnProbs?: boolean }, state: ForwardState,
+) {
+  const [H, B, L, dh] = q.shape;
+  const R = kr.shape[1];
   const ac = tf.matMul(tf.add(q, tf.reshape(p.rWBias, [H, 1, 1, dh])) as tf.Tensor4D, k, false, true);
-  // k_r: [R, D] -> [H, R, dh]; (q + r_r_bias) as [H, B*L, dh]; one batched matmul over heads.
-  const kr = tf.transpose(tf.reshape(tf.matMul(posEmb, p.r as tf.Tensor2D), [R, H, dh]), [1, 0, 2]) as tf.Tensor3D;
+  // (q + r_r_bias) as [H, B*L, dh]; one batched matmul over heads.
   const qr = tf.reshape(tf.add(q, tf.reshape(p.rRBias, [H, 1, 1, dh])), [H, B * L, dh]) as tf.Tensor3D;
   const bd = relShift(tf.reshape(tf.matMul(qr, kr, false, true), [H, B, L, R]) as tf.Tensor4D, L);
   let scores: tf.Tensor = tf.mul(tf.add(ac, bd), 1 / Math.sqrt(dh));
   if (bias) scores = tf.add(scores, bias);
-  const r = attendWithScores(scores as tf.Tensor4D, v, opts.attentionDropout, state, opts.returnProbs ?? false);
-  const output = dense(mergeHeads(r.context), p.out) as tf.Tensor3D;
-  return r.probs ? { output, probs: r.probs } : { output };
+  return attendWithScores(scores as tf.Tensor4D, v, opts.attentionDropout, state, opts.returnProbs ?? false);
+}
+
+/**
+ * XLNet's two-stream relative attention (Hugging Face `XLNetRelativeAttention.forward` with `g` and an
+ * identity `target_mapping`, no memories): keys and values come from the content stream h only.
+ *   content stream: q = h W_q, bias `contentBias` (a position may see itself)
+ *   query stream:   q = g W_q, bias `queryBias`   (a label never sees its own content)
+ * h, g [B, L, D] -> output projections of both [B, L, D] (no residual, no dropout).
+ */
+export function relativeTwoStreamAttention(
+  h: tf.Tensor3D, g: tf.Tensor3D, posEmb: tf.Tensor2D, p: RelativeAttentionParams,
+  contentBias: tf.Tensor3D | null, queryBias: tf.Tensor3D | null,
+  opts: { numHeads: number; attentionDropout: number }, state: ForwardState,
+): { content: tf.Tensor3D; query: tf.Tensor3D } {
+  const [B, L, D] = h.shape;
+  const H = opts.numHeads;
+  const [qh, k, v] = splitHeads(dense(h, p.qkv), B, L, H, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+  const kernel = p.qkv.kernel as tf.Tensor2D;
+  const [qg] = splitHeads(dense(g, { kernel: tf.slice(kernel, [0, 0], [D, D]) }), B, L, H, 1) as [tf.Tensor4D];
+  const kr = positionKeys(posEmb, p, H, D / H);
+  const ch = relativeAttentionCore(qh, k, v, kr, p, contentBias, opts, state);
+  const cg = relativeAttentionCore(qg, k, v, kr, p, queryBias, opts, state);
+  return {
+    content: dense(mergeHeads(ch.context), p.out) as tf.Tensor3D,
+    query: dense(mergeHeads(cg.context), p.out) as tf.Tensor3D,
+  };
 }

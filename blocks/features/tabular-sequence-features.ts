@@ -25,10 +25,15 @@ import { MLPBlock } from "../core/mlp.js";
 
 /** The masking scheme attached to the input block (see src/masking). */
 export interface MaskingOptions {
-  type: "causal" | "masked";
+  type: "causal" | "masked" | "permutation" | "rtd";
   trainOnLastItemSeqOnly?: boolean;
   evalOnLastItemSeqOnly?: boolean;
   mlmProbability?: number;
+  plmProbability?: number;
+  maxSpanLength?: number;
+  permuteAll?: boolean;
+  discriminatorLossWeight?: number;
+  sampleFrom?: "generator" | "batch";
 }
 
 /** Config of `tabular-sequence-features` (schemas/blocks/tabular-sequence-features.schema.json). */

@@ -20,7 +20,9 @@ import {
   activate, createDense, createLayerNorm, dense, dropout, layerNorm, normalVariable,
   type ActivationName, type DenseParams, type ForwardState, type LayerNormParams, type VariableFactory,
 } from "../attention/ops.js";
-import { createRelativeAttention, relativePositionEncoding, relativeSelfAttention, type RelativeAttentionParams } from "../attention/relative.js";
+import {
+  createRelativeAttention, relativePositionEncoding, relativeSelfAttention, relativeTwoStreamAttention, type RelativeAttentionParams,
+} from "../attention/relative.js";
 
 export type Architecture = "xlnet" | "gpt2" | "bert";
 export const ARCHITECTURES: readonly Architecture[] = ["xlnet", "gpt2", "bert"];
@@ -112,6 +114,13 @@ export interface ForwardOptions {
   causal: boolean;
   /** Also return each layer's attention probabilities [H, B, L, L] (tests, inspection). */
   returnAttention?: boolean;
+  /**
+   * xlnet only: XLNet's two-stream attention (permutation LM). The content stream starts from x and
+   * uses `contentBias`; the query stream starts from `queryInit` ([D], XLNet's mask_emb) at every
+   * position and uses `queryBias`; the output is the query stream. `padding` and `causal` are
+   * ignored (the biases hold them). See blocks/attention/masks.ts `permutationBiases`.
+   */
+  twoStream?: { contentBias: tf.Tensor3D; queryBias: tf.Tensor3D; queryInit: tf.Tensor };
 }
 
 export interface ForwardResult {
@@ -127,7 +136,7 @@ export function transformerForward(
   p: TransformerParams, s: TransformerSettings, x: tf.Tensor3D, opts: ForwardOptions, state: ForwardState,
 ): ForwardResult {
   const [B, L] = x.shape;
-  const bias = attentionBias(opts.padding, B, L, opts.causal);
+  const bias = opts.twoStream ? null : attentionBias(opts.padding, B, L, opts.causal);
   const attn: tf.Tensor4D[] = [];
   const rate = s.dropout;
   const eps = s.layerNormEps;
@@ -139,7 +148,21 @@ export function transformerForward(
   };
 
   let h: tf.Tensor;
-  if (s.architecture === "xlnet") {
+  if (s.architecture === "xlnet" && opts.twoStream) {
+    // Hugging Face XLNetModel with target_mapping = identity: both streams share every weight
+    const ts = opts.twoStream;
+    h = dropout(x, rate, state);
+    let g: tf.Tensor = dropout(tf.mul(tf.onesLike(x), tf.reshape(ts.queryInit, [1, 1, s.dModel])), rate, state);
+    const pos = dropout(relativePositionEncoding(L, s.dModel), rate, state) as tf.Tensor2D;
+    for (const l of p.layers) {
+      const a = relativeTwoStreamAttention(h as tf.Tensor3D, g as tf.Tensor3D, pos, l.attention as RelativeAttentionParams, ts.contentBias, ts.queryBias, mha, state);
+      h = layerNorm(tf.add(h, dropout(a.content, rate, state)), l.attentionNorm, eps);
+      g = layerNorm(tf.add(g, dropout(a.query, rate, state)), l.attentionNorm, eps);
+      h = layerNorm(tf.add(h, ff(h, l, true)), l.feedForwardNorm, eps);
+      g = layerNorm(tf.add(g, ff(g, l, true)), l.feedForwardNorm, eps);
+    }
+    h = dropout(g, rate, state);
+  } else if (s.architecture === "xlnet") {
     h = dropout(x, rate, state);
     const pos = dropout(relativePositionEncoding(L, s.dModel), rate, state) as tf.Tensor2D;
     for (const l of p.layers) {

@@ -12,9 +12,27 @@ import {
 } from "../../src/core/index.js";
 import type { TransformerConfig } from "../../src/generated/blocks/transformer.js";
 import type { Initializer } from "../../src/core/index.js";
-import { createTransformerParams, maxInputLength, transformerForward, type TransformerParams, type TransformerSettings } from "./transformer-layers.js";
+import { getMaskingScheme, type MaskResult } from "../../src/masking/index.js";
+import { permutationBiases } from "../attention/masks.js";
+import { createTransformerParams, maxInputLength, transformerForward, type Architecture, type TransformerParams, type TransformerSettings } from "./transformer-layers.js";
 
 export type { TransformerConfig };
+
+/**
+ * Masking schemes each preset trains with (Transformers4Rec's MappingTransformerMasking, plus causal
+ * for bert, which this block makes causal with an attention mask). Permutation LM needs XLNet's
+ * two-stream attention; gpt2 is a causal decoder.
+ */
+export const MASKING_BY_ARCHITECTURE: Readonly<Record<Architecture, readonly string[]>> = {
+  xlnet: ["causal", "masked", "permutation", "rtd"],
+  gpt2: ["causal"],
+  bert: ["causal", "masked", "rtd"],
+};
+
+/** The canonical type of a masking config's type (aliases such as "plm" resolved), or the type itself. */
+function canonicalMasking(type: string | undefined): string | undefined {
+  return type === undefined ? undefined : (getMaskingScheme(type)?.type ?? type);
+}
 
 /**
  * A stack of transformer layers, [B, L, dModel] -> [B, L, dModel] (Transformers4Rec TransformerBlock
@@ -27,6 +45,8 @@ export class TransformerBlock extends Block<TransformerConfig> {
   private params: TransformerParams | undefined;
   private settings: TransformerSettings | undefined;
   private isCausal = false;
+  /** XLNet's mask_emb: the query stream's starting vector (permutation masking only). */
+  private queryInit: tf.Variable | undefined;
 
   constructor(config: TransformerConfig | Omit<TransformerConfig, "type"> = {}) {
     super({ ...config, type: "transformer" } as TransformerConfig);
@@ -87,6 +107,23 @@ export class TransformerBlock extends Block<TransformerConfig> {
         hint: "Remove causal: false, or use masking: {type: masked}.",
       });
     }
+    const maskingType = canonicalMasking(masking?.type);
+    if (maskingType !== undefined) {
+      const allowed = MASKING_BY_ARCHITECTURE[s.architecture];
+      if (!allowed.includes(maskingType)) {
+        const fits = (Object.keys(MASKING_BY_ARCHITECTURE) as Architecture[]).filter((a) => MASKING_BY_ARCHITECTURE[a].includes(maskingType));
+        throw new BlockError(`${ctx.path}/architecture`, "incompatible_masking", `architecture ${s.architecture} does not train with ${maskingType} masking (the input block's masking.type); ${s.architecture} allows: ${allowed.join(", ")}.`, {
+          expected: [...allowed],
+          received: maskingType,
+          hint: `Use masking type ${allowed.map((a) => `"${a}"`).join(" or ")}, or architecture ${fits.join(" or ")} for ${maskingType} masking.`,
+        });
+      }
+      if (maskingType === "permutation" && this.config.causal === true) {
+        throw new BlockError(`${ctx.path}/causal`, "incompatible_masking", "causal: true with permutation masking: the permutation mask decides what each position sees.", {
+          hint: "Remove causal: true.",
+        });
+      }
+    }
     return { shape: [input.shape[0] ?? null, input.shape[1] ?? null, s.dModel], dtype: "float32" };
   }
 
@@ -96,6 +133,15 @@ export class TransformerBlock extends Block<TransformerConfig> {
     const masking = ctx.get<{ type: string }>("masking");
     this.isCausal = this.config.causal ?? (s.architecture === "gpt2" || masking?.type === "causal");
     this.params = createTransformerParams(s, (name: string, shape: number[], init: Initializer) => this.addWeight(name, shape, init, ctx));
+    if (canonicalMasking(masking?.type) === "permutation") {
+      this.queryInit = this.addWeight("mask_emb", [s.dModel], { kind: "normal", std: s.initializerRange }, ctx);
+      ctx.set("permutation-attention", ctx.path);
+    }
+  }
+
+  /** True when the block runs XLNet's two-stream attention (permutation masking). */
+  get twoStream(): boolean {
+    return this.queryInit !== undefined;
   }
 
   call(input: BlockInput, ctx: CallContext): tf.Tensor3D {
@@ -103,6 +149,18 @@ export class TransformerBlock extends Block<TransformerConfig> {
     const x = input as tf.Tensor3D;
     const pm = ctx.paddingMask;
     const padding = pm ? ({ kind: "tensor", valid: pm } as const) : ({ kind: "none" } as const);
-    return transformerForward(this.params, this.settings, x, { padding, causal: this.isCausal }, { training: ctx.training, rng: ctx.rng }).output;
+    const state = { training: ctx.training, rng: ctx.rng };
+    if (this.queryInit) {
+      // permutation LM: the perm mask of the batch (src/masking/plm.ts) drives both streams
+      const mask = ctx.get<MaskResult>("mask");
+      const permMask = mask?.extras?.permMask;
+      if (!mask || !permMask) throw new Error(`transformer "${this.name}": permutation masking needs the batch's permMask in the CallContext ("mask")`);
+      const [B, L] = x.shape;
+      if (mask.batchSize !== B || mask.seqLen !== L) throw new Error(`transformer "${this.name}": permMask is for [${mask.batchSize}, ${mask.seqLen}], input is [${B}, ${L}]`);
+      const { content, query } = permutationBiases(permMask, mask.validPositions, B, L);
+      const twoStream = { contentBias: content, queryBias: query, queryInit: this.queryInit };
+      return transformerForward(this.params, this.settings, x, { padding, causal: false, twoStream }, state).output;
+    }
+    return transformerForward(this.params, this.settings, x, { padding, causal: this.isCausal }, state).output;
   }
 }

@@ -13,5 +13,7 @@ export type {
 } from "./types.js";
 export { maskCausal, causalScheme } from "./causal.js";
 export { maskMasked, maskedScheme } from "./masked.js";
+export { maskPermutation, permutationScheme, samplePlmSpans, type PermutationMaskingConfig, type PlmSpan } from "./plm.js";
+export { maskReplacement, replacementScheme, corruptBatch, type ReplacementMaskingConfig, type CorruptedBatch } from "./rtd.js";
 export { rowSpans, baseResult, setLabel, type RowSpans } from "./rows.js";
 export { maskBatch, resolveMaskingConfig, registerMaskingScheme, getMaskingScheme, maskingTypes } from "./registry.js";

@@ -1,6 +1,8 @@
 import { RecblocksError, type Issue } from "../errors/issue.js";
 import { causalScheme } from "./causal.js";
 import { maskedScheme } from "./masked.js";
+import { permutationScheme } from "./plm.js";
+import { replacementScheme } from "./rtd.js";
 import { toRandomSource, type RandomSource } from "./rng.js";
 import type { MaskingConfig, MaskingScheme, MaskMode, MaskOptions, MaskResult, Resolved } from "./types.js";
 
@@ -28,6 +30,8 @@ export function getMaskingScheme(type: string): MaskingScheme<any> | undefined {
 
 registerMaskingScheme(causalScheme);
 registerMaskingScheme(maskedScheme);
+registerMaskingScheme(permutationScheme);
+registerMaskingScheme(replacementScheme);
 
 /**
  * Validates a masking config and fills in its defaults; aliases ("clm", "mlm") become the canonical

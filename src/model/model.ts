@@ -16,6 +16,7 @@ import {
 import { mulberry32, type MaskResult } from "../masking/index.js";
 import { buildCatalogue, catalogueScores, catalogueScoresTopK, softmaxCrossEntropyWithBackprop, type Catalogue } from "../core/catalogue.js";
 import { RankingMetrics, type RankingMetricName } from "../metrics/index.js";
+import { checkPermutationBody, maskingTypeOf, ReplacedItemDiscriminator, type RtdLossParts } from "./rtd.js";
 
 /** Host-side arrays of one batch after masking (what the input block's `prepare` returns). */
 export interface PreparedBatchLike {
@@ -106,6 +107,8 @@ export class Model {
   private catalogue: { cat: Catalogue; version: number } | undefined;
   /** Bumped by every trainBatch: weights may change after it, so the catalogue is stale. */
   private version = 0;
+  /** rtd masking: the discriminator (training only; src/model/rtd.ts). */
+  private rtd: ReplacedItemDiscriminator | undefined;
 
   constructor(head: HeadLike, opts: { schema?: FeatureSchemaLike } = {}) {
     const chain = head.chain();
@@ -151,12 +154,18 @@ export class Model {
     let spec: PortSpec = this.inputs.expectedInputSpec(ictx);
     this.inputs.build(spec, ictx);
     spec = this.inputs.outputSpec!;
+    const masking = this.shared.get("masking") as { type?: string; discriminatorLossWeight?: number; sampleFrom?: "generator" | "batch" } | undefined;
+    if (maskingTypeOf(masking) === "permutation") checkPermutationBody(this.blocks, ctx.path);
     this.blocks.forEach((b, i) => {
       const c = ctx.child("body", i);
       b.build(spec, c);
       spec = b.outputSpec!;
     });
     this.task.build(spec, ctx.child("head"));
+    if (maskingTypeOf(masking) === "rtd") {
+      this.rtd = new ReplacedItemDiscriminator({ discriminatorLossWeight: masking!.discriminatorLossWeight ?? 50, sampleFrom: masking!.sampleFrom ?? "generator" });
+      this.rtd.build(spec, ctx.child("inputs", "masking"));
+    }
     this._built = true;
     return this;
   }
@@ -177,6 +186,7 @@ export class Model {
       for (const [k, v] of b.namedVariables(`body/${i}`)) out.set(k, v);
     });
     for (const [k, v] of this.task.namedVariables("head")) out.set(k, v);
+    if (this.rtd) for (const [k, v] of this.rtd.namedVariables()) out.set(k, v);
     return out;
   }
 
@@ -268,6 +278,7 @@ export class Model {
     return {
       numLabels: labels.length,
       loss: () => {
+        if (this.rtd) return this.rtdParts(prep, positions, labels, rng).total;
         if (this.task.trainLoss) {
           const { x, ctx } = this.runBody(prep, "train", rng, positions);
           return this.task.trainLoss(x, ctx, tf.tensor1d(labels, "int32"));
@@ -275,6 +286,22 @@ export class Model {
         return this.task.loss(this.forward(prep, "train", rng, positions), tf.tensor1d(labels, "int32"));
       },
     };
+  }
+
+  /**
+   * rtd masking: the parts of the training loss of a batch (generator and discriminator losses, the
+   * samples, the discriminator's labels); undefined when the batch has no label. Call inside a tidy.
+   */
+  rtdLossParts(batch: SequenceBatchLike, rng: RandomSource): RtdLossParts | undefined {
+    this.requireBuilt();
+    if (!this.rtd) throw new Error("Model: rtdLossParts needs masking type rtd");
+    const prep = this.inputs.prepare(batch, "train", rng);
+    const { positions, labels } = Model.labelPositions(prep);
+    return labels.length === 0 ? undefined : this.rtdParts(prep, positions, labels, rng);
+  }
+
+  private rtdParts(prep: PreparedBatchLike, positions: Int32Array, labels: Int32Array, rng: RandomSource): RtdLossParts {
+    return this.rtd!.lossParts(prep, positions, labels, this.inputs.itemIdColumn!, this.task, (p, pos) => this.runBody(p, "train", rng, pos), rng);
   }
 
   /** Logits + [-1e9 at id 0]: padding is never recommended. */
@@ -425,6 +452,7 @@ export class Model {
     this.inputs.dispose();
     for (const b of this.blocks) b.dispose();
     this.task.dispose();
+    this.rtd?.dispose();
     this.exclusion?.dispose();
     this.catalogue?.cat.matrix.dispose();
     this.catalogue = undefined;

@@ -5,7 +5,7 @@
  */
 
 /**
- * Schema-driven input block for sequences (Transformers4Rec TabularSequenceFeatures.from_schema): one embedding table per categorical column (id 0 = padding), continuous features, optional continuous projection, aggregation into one (B, L, D) interaction tensor, optional dOutput projection, non-sequential context features broadcast along the sequence, and the masking scheme (causal or masked LM) with its trainable [MASK] embedding.
+ * Schema-driven input block for sequences (Transformers4Rec TabularSequenceFeatures.from_schema): one embedding table per categorical column (id 0 = padding), continuous features, optional continuous projection, aggregation into one (B, L, D) interaction tensor, optional dOutput projection, non-sequential context features broadcast along the sequence, and the masking scheme (causal, masked, permutation LM or replacement token detection) with its trainable [MASK] embedding.
  */
 export interface TabularSequenceFeaturesConfig {
   /**
@@ -77,24 +77,44 @@ export interface TabularSequenceFeaturesConfig {
    */
   maxSequenceLength?: number | null;
   /**
-   * The masking scheme that derives labels from the item-id sequence and is attached to this input block: `causal` (causal LM: the label of position t is item t+1) or `masked` (masked LM, BERT-style, with a trainable [MASK] embedding and a [MASK] appended after the last item at inference). null means no masking (the block then cannot feed a next-item task).
+   * The masking scheme that derives labels from the item-id sequence and is attached to this input block: `causal` (causal LM: the label of position t is item t+1), `masked` (masked LM, BERT-style, with a trainable [MASK] embedding and a [MASK] appended after the last item at inference), `permutation` (permutation LM, XLNet-style: span masking and a random factorisation order over the labels, used by the xlnet transformer's two-stream attention; needs architecture xlnet) or `rtd` (replacement token detection, ELECTRA-style: masked LM as the generator, plus a discriminator that tells which items were replaced by generator samples; the training loss is the generator loss + discriminatorLossWeight x the discriminator loss). Options that do not belong to the chosen type are ignored. null means no masking (the block then cannot feed a next-item task). See docs/masking.md.
    */
   masking?: {
     /**
-     * Masking scheme.
+     * Masking scheme: causal, masked, permutation (xlnet only) or rtd (xlnet or bert).
      */
-    type: "causal" | "masked";
+    type: "causal" | "masked" | "permutation" | "rtd";
     /**
      * causal only: during training, use only the last item of each sequence as a label.
      */
     trainOnLastItemSeqOnly?: boolean;
     /**
-     * During evaluation, use only the last item of each sequence as the label (else every next item for causal, or the training masking for masked).
+     * During evaluation, use only the last item of each sequence as the label (else every next item: causal, permutation and, as Transformers4Rec's predict_all, masked and rtd).
      */
     evalOnLastItemSeqOnly?: boolean;
     /**
-     * masked only: probability that a non-padding position is masked during training (at least one label and one visible item per row).
+     * masked and rtd: probability that a non-padding position is masked (becomes a label) during training (at least one label and one visible item per row).
      */
     mlmProbability?: number;
+    /**
+     * permutation only: ratio of a span's length to the context it is drawn in (Transformers4Rec plm_probability): for each span of length k ~ U{1..maxSpanLength} a context of floor(k / plmProbability) items is reserved, so about this fraction of the items become labels.
+     */
+    plmProbability?: number;
+    /**
+     * permutation only: longest span of consecutive items masked at once (Transformers4Rec max_span_length).
+     */
+    maxSpanLength?: number;
+    /**
+     * permutation only: make every item of a sequence a label except one drawn at random, instead of span masking (Transformers4Rec permute_all).
+     */
+    permuteAll?: boolean;
+    /**
+     * rtd only: weight of the discriminator's binary cross-entropy in the training loss, total = generator (masked LM) loss + discriminatorLossWeight x discriminator loss (ELECTRA's lambda = 50).
+     */
+    discriminatorLossWeight?: number;
+    /**
+     * rtd only: where the replacement items come from: `generator` samples from the generator's softmax over the whole item catalogue (ELECTRA); `batch` samples from the generator's softmax restricted to the items masked in the same batch (Transformers4Rec sample_from_batch).
+     */
+    sampleFrom?: "generator" | "batch";
   } | null;
 }
