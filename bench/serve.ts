@@ -208,6 +208,7 @@ async function main(): Promise<void> {
     });
   };
   const results: RunResult[] = [];
+  let serverStats = { requests: 0, recommendPasses: 0 };
   try {
     // sanity: one request of each kind answers 200
     for (const b of [base[0], withFilters[0]]) {
@@ -226,6 +227,8 @@ async function main(): Promise<void> {
         });
       }
     }
+    const h = (await (await fetch(`${server.url}/health`)).json()) as { requests?: number; recommendPasses?: number };
+    serverStats = { requests: h.requests ?? 0, recommendPasses: h.recommendPasses ?? 0 };
   } finally {
     server.child.kill("SIGTERM");
   }
@@ -239,6 +242,9 @@ async function main(): Promise<void> {
   ];
   console.log(`POST /recommend, ${ids.kind} model, k ${k}, ${duration} s per run, loopback, server backend ${server.backend}`);
   console.log(lines.join("\n"));
+  if (serverStats.recommendPasses) {
+    console.log(`micro-batching: ${serverStats.requests} requests answered by ${serverStats.recommendPasses} model passes (${(serverStats.requests / serverStats.recommendPasses).toFixed(2)} requests per pass, warm-up included)`);
+  }
   const json: Record<string, unknown> = { backend: server.backend, kind: ids.kind };
   for (const r of results) {
     const key = `c${r.connections}${r.filters ? "_filters" : ""}`;
@@ -247,6 +253,8 @@ async function main(): Promise<void> {
     json[`${key}_p99_ms`] = r.p99;
   }
   if (typeof exit.peak_rss_mb === "number") json.server_peak_rss_mb = exit.peak_rss_mb;
+  // not rows: more requests per pass is neither better nor worse by itself
+  json.server = serverStats;
   // error counts are not rows (more is not better): kept under one non-numeric key
   json.errors = Object.fromEntries(results.map((r) => [`c${r.connections}${r.filters ? "_filters" : ""}`, { errors: r.errors, non2xx: r.non2xx }]));
   console.log(JSON.stringify(json));

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
+import type { SequenceBatchLike } from "../core/index.js";
 import { RecblocksError } from "../errors/issue.js";
 import type { RecommendRequest } from "../generated/serve/recommend-request.js";
 import { modelDirFormat, NEXT_ITEM_FORMAT } from "../io/model-dir.js";
@@ -127,9 +128,81 @@ class NextItemServed implements ServedModel {
     return issues;
   }
 
+  /**
+   * One forward pass for every request, whatever their k, excludeSeen and filters: top-k runs over the
+   * union of the requests' eligible items, and each row excludes what its own filters (and excludeSeen)
+   * leave out, so each answer is the one the request would get alone. When the per-row exclusions
+   * would be very large (big catalogues with allow-lists), requests are grouped by filters instead.
+   */
   recommend(reqs: RecommendRequest[]): Answer[] {
-    // requests that share k, excludeSeen and filters share one forward pass
-    const out: Answer[] = new Array(reqs.length);
+    const rec = this.rec;
+    const model = rec.contents.model;
+    const L = rec.contents.maxSequenceLength;
+    const N = rec.numItems;
+    const masks = new Map<string, { mask: Uint8Array; eligible: number; unknown: string[] }>();
+    const out: Answer[] = [];
+    const rows: { i: number; ids: number[]; el: { mask: Uint8Array; eligible: number }; k: number; excludeSeen: boolean }[] = [];
+    reqs.forEach((r, i) => {
+      const key = JSON.stringify(r.filters ?? null);
+      let el = masks.get(key);
+      if (!el) {
+        el = rec.mask(r.filters);
+        masks.set(key, el);
+      }
+      const ids: number[] = [];
+      const unknown: string[] = [];
+      for (const raw of r.items ?? []) {
+        const id = rec.lookup(raw);
+        if (id === undefined) unknown.push(String(raw));
+        else ids.push(id);
+      }
+      out.push({ items: [], scores: [], unknownItems: [...unknown, ...el.unknown] });
+      // nothing to condition on, or nothing eligible: no items
+      if (ids.length && el.eligible) rows.push({ i, ids, el, k: Math.min(r.k ?? this.defaultK, el.eligible), excludeSeen: r.excludeSeen === true });
+    });
+    if (!rows.length) return out;
+    const distinct = [...new Set(rows.map((r) => r.el))];
+    let union = distinct[0]!.mask;
+    let unionEligible = distinct[0]!.eligible;
+    if (distinct.length > 1) {
+      union = new Uint8Array(N);
+      for (const d of distinct) for (let j = 0; j < N; j++) union[j] |= d.mask[j]!;
+      unionEligible = union.reduce((a, b) => a + b, 0);
+      const cost = rows.reduce((a, r) => a + (unionEligible - r.el.eligible), 0);
+      if (cost > 2_000_000) return this.byFilters(reqs, out);
+    }
+    const excludes = rows.map((r) => {
+      const ex: number[] = r.excludeSeen ? [...r.ids] : [];
+      if (r.el.mask !== union) for (let j = 0; j < N; j++) if (union[j] && !r.el.mask[j]) ex.push(j);
+      return ex;
+    });
+    const B = rows.length;
+    const batch = {
+      batchSize: B, seqLen: L, itemIds: new Int32Array(B * L), categorical: {}, continuous: {}, context: {}, lengths: new Int32Array(B),
+    } as SequenceBatchLike;
+    rows.forEach((r, b) => {
+      const tail = r.ids.slice(-L);
+      batch.itemIds.set(tail, b * L);
+      batch.lengths[b] = tail.length;
+    });
+    const top = model.topK(batch, Math.max(...rows.map((r) => r.k)), {
+      eligible: union,
+      ...(excludes.some((e) => e.length) ? { exclude: (b: number) => excludes[b]! } : {}),
+    });
+    rows.forEach((r, b) => {
+      const a = out[r.i]!;
+      for (let j = 0; j < Math.min(r.k, top.k); j++) {
+        const s = top.scores[b * top.k + j]!;
+        if (s < -1e8) break; // only ineligible items are left
+        a.items.push(String(rec.vocab.raw(top.itemIds[b * top.k + j]!)));
+        a.scores.push(s);
+      }
+    });
+    return out;
+  }
+
+  /** The fallback: one pass per distinct (k, excludeSeen, filters). */
+  private byFilters(reqs: RecommendRequest[], out: Answer[]): Answer[] {
     const groups = new Map<string, number[]>();
     reqs.forEach((r, i) => {
       const key = JSON.stringify([r.k ?? this.defaultK, r.excludeSeen === true, r.filters ?? null]);

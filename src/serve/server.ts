@@ -21,7 +21,7 @@ import type { ReloadRequest } from "../generated/serve/reload-request.js";
 import { locateJsonError } from "./json-body.js";
 import { ModelSlot } from "./model-slot.js";
 import { validateRequest, type RequestIssue } from "./request-schemas.js";
-import { openServedModel, type OpenOptions, type ServedModel } from "./served-model.js";
+import { openServedModel, type Answer, type OpenOptions, type ServedModel } from "./served-model.js";
 
 export interface ServerOptions {
   /** The model directory to serve (next-item or ALS, as `recblocks train` wrote it). */
@@ -51,6 +51,8 @@ export interface ServerOptions {
   reloadEndpoint?: boolean;
   /** Batch entries answered per step of POST /recommend/batch before other requests get a turn (default 64). */
   batchChunk?: number;
+  /** Most concurrent POST /recommend requests answered by one forward pass (default 32; 1 = one at a time). */
+  microBatch?: number;
 }
 
 export interface ReloadResult {
@@ -72,8 +74,9 @@ export interface RecblocksServer {
   reload(dir?: string): Promise<ReloadResult>;
   /** Stops accepting, lets in-flight requests finish, disposes the models. Idempotent. */
   close(): Promise<void>;
-  /** Leases on models not yet given back (requests being answered) and swapped-out models still in use. */
-  stats(): { inFlight: number; retiredInUse: number; generation: number; requests: number };
+  /** Leases on models not yet given back (requests being answered), swapped-out models still in use, and how many
+   *  model passes answered POST /recommend (fewer than its requests when concurrent ones were micro-batched). */
+  stats(): { inFlight: number; retiredInUse: number; generation: number; requests: number; recommendPasses: number };
 }
 
 export interface ListeningServer extends RecblocksServer {
@@ -119,6 +122,7 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
   const maxK = Math.min(opts.maxK ?? SCHEMA_MAX_K, SCHEMA_MAX_K);
   const maxBatch = Math.min(opts.maxBatch ?? SCHEMA_MAX_BATCH, SCHEMA_MAX_BATCH);
   const chunk = Math.max(1, opts.batchChunk ?? 64);
+  const microBatch = Math.max(1, opts.microBatch ?? 32);
   const log = opts.log ?? ((line: string) => void process.stderr.write(line + "\n"));
   const openOpts: OpenOptions = {
     ...(opts.itemData ? { itemData: opts.itemData } : {}),
@@ -128,6 +132,7 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
   const slot = new ModelSlot<ServedModel>(await openServedModel(opts.modelDir, openOpts), (err) => log(`recblocks serve: disposing a model failed: ${(err as Error).message}`));
   const startedAt = Date.now();
   let requests = 0;
+  let passes = 0;
   let reloading: Promise<unknown> = Promise.resolve();
   let closing: Promise<void> | null = null;
 
@@ -209,6 +214,70 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
       ? [issue("out_of_range", `${at}/k`, `k is ${r.k}; this server returns at most ${maxK} items per request.`, { received: r.k, expected: `<= ${maxK}`, hint: "Ask for fewer items (the server's --max-k)." })]
       : [];
 
+  // Micro-batching: POST /recommend requests that arrive while the model is busy (their handlers run in
+  // the same turn of the event loop) are answered together by one forward pass, on one model lease.
+  interface Pending {
+    req: RecommendRequest;
+    resolve: (v: { answer: Answer; model: ServedModel }) => void;
+    reject: (e: unknown) => void;
+  }
+  const queue: Pending[] = [];
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    const batch = queue.splice(0, microBatch);
+    if (queue.length) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+    let lease: ReturnType<typeof slot.acquire>;
+    try {
+      lease = slot.acquire();
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    try {
+      const m = lease.value;
+      const ok: Pending[] = [];
+      for (const p of batch) {
+        const issues = m.check(p.req, "");
+        if (issues.length) p.reject(new HttpIssues(400, issues));
+        else ok.push(p);
+      }
+      if (!ok.length) return;
+      let answers: Answer[] | null = null;
+      passes++;
+      try {
+        answers = m.recommend(ok.map((p) => p.req));
+      } catch (e) {
+        if (ok.length === 1) return ok[0]!.reject(e);
+      }
+      if (answers) {
+        ok.forEach((p, i) => p.resolve({ answer: answers[i]!, model: m }));
+        return;
+      }
+      // the batch failed: answer one by one so that only the request at fault fails
+      for (const p of ok) {
+        try {
+          p.resolve({ answer: m.recommend([p.req])[0]!, model: m });
+        } catch (e) {
+          p.reject(e);
+        }
+      }
+    } finally {
+      lease.release();
+    }
+  };
+  const submit = (req: RecommendRequest): Promise<{ answer: Answer; model: ServedModel }> =>
+    new Promise((resolve, reject) => {
+      queue.push({ req, resolve, reject });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    });
+
   const answerOf = (m: ServedModel, a: { items: string[]; scores: number[]; unknownItems: string[] }) => ({ ...a, model: m.name, version: m.version });
 
   app.post("/recommend", async (req: FastifyRequest, reply: FastifyReply) => {
@@ -218,19 +287,15 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
     const issues = validateRequest("recommend-request", body);
     if (issues.length) throw new HttpIssues(400, issues);
     const r = body as RecommendRequest;
-    const lease = slot.acquire();
+    const bounds = boundIssues(r, "");
+    if (bounds.length) throw new HttpIssues(400, bounds);
     try {
-      const m = lease.value;
-      const more = [...boundIssues(r, ""), ...m.check(r, "")];
-      if (more.length) throw new HttpIssues(400, more);
-      const [a] = m.recommend([r]);
-      return reply.send(answerOf(m, a!));
+      const { answer, model } = await submit(r);
+      return reply.send(answerOf(model, answer));
     } catch (e) {
       if (e instanceof HttpIssues) throw e;
       if (e instanceof RecblocksError) throw new HttpIssues(400, toIssues(e));
       throw e;
-    } finally {
-      lease.release();
     }
   });
 
@@ -267,7 +332,7 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
 
   app.get("/health", async () => {
     const m = slot.peek();
-    return { status: "ok", model: m.name, version: m.version, kind: m.kind, loadedAt: m.loadedAt, uptimeS: Math.round((Date.now() - startedAt) / 100) / 10, generation: slot.generation };
+    return { status: "ok", model: m.name, version: m.version, kind: m.kind, loadedAt: m.loadedAt, uptimeS: Math.round((Date.now() - startedAt) / 100) / 10, generation: slot.generation, requests, recommendPasses: passes, inFlight: slot.leases };
   });
 
   app.get("/model", async () => ({ ...slot.peek().describe(), generation: slot.generation }));
@@ -319,7 +384,7 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
     app,
     current: () => slot.peek(),
     reload,
-    stats: () => ({ inFlight: slot.leases, retiredInUse: slot.retiredInUse, generation: slot.generation, requests }),
+    stats: () => ({ inFlight: slot.leases, retiredInUse: slot.retiredInUse, generation: slot.generation, requests, recommendPasses: passes }),
     close: () => {
       closing ??= (async () => {
         shuttingDown = true;

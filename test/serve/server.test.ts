@@ -14,6 +14,8 @@ import { alsDefaults } from "../../blocks/factorization/config.js";
 import { syntheticInteractions, toCsr } from "../../blocks/factorization/interactions.js";
 import { saveAlsModel } from "../../blocks/factorization/model-io.js";
 import { packageRoot } from "../../src/paths.js";
+import { readItemMetadata } from "../../src/recommend/filters.js";
+import { NextItemRecommender } from "../../src/recommend/next-item.js";
 import { trainRecipe } from "../../src/run/train.js";
 import { startServer, type ListeningServer } from "../../src/serve/server.js";
 
@@ -133,6 +135,43 @@ describe("POST /recommend (next-item model)", () => {
     const b = (await post(server, "/recommend", { items: [1, 2, 3] })).json as unknown as Answer;
     expect(b.items).toHaveLength(20);
     expect(b.items.slice(0, 10)).toEqual(a.items);
+  });
+
+  it("concurrent requests are answered together (micro-batching), each as it would be alone", async () => {
+    // different k, excludeSeen and filters in one pass: each row keeps its own rules
+    const filters = [undefined, { deny: ["2", "5"] }, { allow: ["3", "4", "6", "8", "10"] }, { rules: ["category in [2]"] }, { rules: ["price > 40"], deny: ["45"] }];
+    const reqs = Array.from({ length: 25 }, (_, i) => ({
+      items: [String(1 + i), String(1 + ((i * 7) % 50))], k: 3 + (i % 6), excludeSeen: i % 2 === 0, ...(filters[i % 5] ? { filters: filters[i % 5] } : {}),
+    }));
+    const passes0 = server.stats().recommendPasses;
+    // app.inject: the requests reach the handlers in one turn of the event loop, as they do when a busy server catches up
+    const together = await Promise.all(reqs.map(async (r) => {
+      const res = await server.app.inject({ method: "POST", url: "/recommend", headers: { "content-type": "application/json" }, payload: JSON.stringify(r) });
+      return { status: res.statusCode, json: res.json() as Record<string, unknown> };
+    }));
+    const passes = server.stats().recommendPasses - passes0;
+    expect(passes).toBeLessThanOrEqual(2);
+    // the reference: NextItemRecommender (what `recblocks recommend` runs), one request at a time
+    const ref = NextItemRecommender.open(dirA, { metadata: readItemMetadata(join(tmp, "items.csv")) });
+    try {
+      for (let i = 0; i < reqs.length; i++) {
+        const alone = (await post(server, "/recommend", reqs[i])).json as unknown as Answer;
+        const t = together[i]!.json as unknown as Answer;
+        const want = ref.recommend(reqs[i]!);
+        expect(together[i]!.status).toBe(200);
+        expect(t.items).toEqual(want.items);
+        expect(alone.items).toEqual(want.items);
+        expect(t.items.length).toBeGreaterThan(0);
+        t.scores.forEach((sc, j) => expect(sc).toBeCloseTo(want.scores[j]!, 4));
+      }
+    } finally {
+      ref.dispose();
+    }
+    // one bad request in a micro-batch fails alone
+    const inject = (body: unknown) => server.app.inject({ method: "POST", url: "/recommend", headers: { "content-type": "application/json" }, payload: JSON.stringify(body) });
+    const mixed = await Promise.all([inject({ items: ["1"], k: 3 }), inject({ items: ["1"], filters: { rules: ["nope == 1"] } }), inject({ items: ["2"], k: 3 })]);
+    expect(mixed.map((m) => m.statusCode)).toEqual([200, 400, 200]);
+    expect(mixed[1]!.json().issues[0].code).toBe("unknown_attribute");
   });
 
   it("deny, allow and attribute rules apply inside top-k: k items still come back", async () => {
