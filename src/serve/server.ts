@@ -241,9 +241,13 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
       const m = lease.value;
       const ok: Pending[] = [];
       for (const p of batch) {
-        const issues = m.check(p.req, "");
-        if (issues.length) p.reject(new HttpIssues(400, issues));
-        else ok.push(p);
+        try {
+          const issues = m.check(p.req, "");
+          if (issues.length) p.reject(new HttpIssues(400, issues));
+          else ok.push(p);
+        } catch (e) {
+          p.reject(e);
+        }
       }
       if (!ok.length) return;
       let answers: Answer[] | null = null;
@@ -373,7 +377,10 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
         log(`recblocks serve: reload of ${dir ?? "the current directory"} failed; still serving ${slot.peek().name} version ${slot.peek().version}: ${(e as Error).message}`);
         // a bad directory is the caller's doing (400); anything else is ours (500)
         if (e instanceof RecblocksError) {
-          throw new HttpIssues(400, e.issues.map(({ source: _s, ...rest }) => ({ ...rest, path: rest.path === "" ? "/dir" : rest.path })));
+          // issues of the model directory point at /dir; others (e.g. the --item-data file) keep their own place
+          const target = resolvePath(dir ?? slot.peek().dir);
+          const aboutDir = resolvePath(e.subject) === target;
+          throw new HttpIssues(400, e.issues.map(({ source: _s, ...rest }) => ({ ...rest, path: rest.path === "" && aboutDir ? "/dir" : rest.path })));
         }
         throw new HttpIssues(500, [issue("reload_failed", "/dir", `Loading the model failed: ${(e as Error).message}. The previous model is still served.`)]);
       }

@@ -3,7 +3,7 @@
  * trained here (two tiny next-item models and one ALS model), and every check is a fetch.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -406,6 +406,17 @@ describe("hot reload", () => {
     expect(issuesOf(missing.json)[0]).toMatchObject({ code: "invalid_model_dir", path: "/dir" });
     const bad = await post(server, "/admin/reload", { dir: 7 });
     expect(issuesOf(bad.json)[0]).toMatchObject({ code: "wrong_type", path: "/dir" });
+    // --item-data is read again at a reload: a broken file fails the reload, located in the file, not at /dir
+    const items = join(tmp, "items.csv");
+    const good = readFileSync(items, "utf8");
+    writeFileSync(items, good + "51,2\n");
+    try {
+      const ragged = await post(server, "/admin/reload", {});
+      expect(ragged.status).toBe(400);
+      expect(issuesOf(ragged.json)[0]).toMatchObject({ code: "data_ragged_row", path: "" });
+    } finally {
+      writeFileSync(items, good);
+    }
     const h = (await (await fetch(server.url + "/health")).json()) as { model: string };
     expect(h.model).toBe("tiny-b");
     expect((await post(server, "/recommend", { items: ["1"], k: 3 })).status).toBe(200);
