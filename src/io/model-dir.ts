@@ -118,30 +118,41 @@ export function modelDirFormat(dir: string): string {
   return m.format;
 }
 
-/** Loads a directory written by saveModelDir: rebuilds the blocks from the saved config and sets every weight. */
-export function loadModelDir(dir: string): ModelDirContents {
-  const format = modelDirFormat(dir);
-  if (format !== NEXT_ITEM_FORMAT) throw badDir(dir, `${dir} holds a "${format}" model, not a next-item model.`);
-  const mj = readJson(dir, "model.json") as ModelJson;
+/**
+ * What a model directory holds, however it was read (node:fs in `loadModelDir`, fetch in the browser
+ * entry src/browser): the parsed JSON files, the vocabularies and the bytes of weights.bin.
+ */
+export interface ModelDirFiles {
+  /** Parsed model.json. */
+  modelJson: unknown;
+  /** Parsed feature-schema.json. */
+  featureSchema: unknown;
+  /** Parsed recipe.json. */
+  recipe: unknown;
+  /** Parsed metrics.json ({} when absent). */
+  metrics?: unknown;
+  /** Vocabularies by column (at least the item column's). */
+  vocabularies: Record<string, Vocabulary>;
+  /** The bytes of weights.bin (float32 little-endian, in manifest order). */
+  weights: Uint8Array | ArrayBuffer;
+}
+
+/**
+ * Rebuilds a next-item model from the contents of a model directory (no file access: Node and the
+ * browser share it). `where` names the directory or URL in error messages.
+ */
+export function modelDirFromFiles(where: string, files: ModelDirFiles): ModelDirContents {
+  const dir = where;
+  const mj = files.modelJson as ModelJson;
+  if (typeof (mj as { format?: unknown })?.format !== "string") throw badDir(dir, `${dir}/model.json has no "format"; it was not written by recblocks.`);
+  if (mj.format !== NEXT_ITEM_FORMAT) throw badDir(dir, `${dir} holds a "${mj.format}" model, not a next-item model.`);
   if (mj.formatVersion !== NEXT_ITEM_FORMAT_VERSION) throw badDir(dir, `${dir}/model.json has format version ${mj.formatVersion}; this recblocks reads ${NEXT_ITEM_FORMAT_VERSION}.`);
-  const featureSchema = readJson(dir, "feature-schema.json") as ModelDirContents["featureSchema"];
-  const recipe = readJson(dir, "recipe.json") as Record<string, unknown>;
-  const metrics = existsSync(join(dir, "metrics.json")) ? (readJson(dir, "metrics.json") as Record<string, unknown>) : {};
-  const vocabularies: Record<string, Vocabulary> = {};
-  const vdir = join(dir, "vocabularies");
-  if (existsSync(vdir)) {
-    for (const f of readdirSync(vdir).filter((x) => x.endsWith(".json")).sort()) {
-      vocabularies[f.slice(0, -5)] = Vocabulary.load(join(vdir, f));
-    }
-  }
+  const featureSchema = files.featureSchema as ModelDirContents["featureSchema"];
+  const recipe = files.recipe as Record<string, unknown>;
+  const metrics = (files.metrics ?? {}) as Record<string, unknown>;
+  const vocabularies = files.vocabularies;
+  const bytes = files.weights instanceof Uint8Array ? files.weights : new Uint8Array(files.weights);
   const model = Model.fromConfig(mj.modelTopology.config, featureSchema).build();
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(join(dir, "weights.bin"));
-  } catch {
-    model.dispose();
-    throw badDir(dir, `weights.bin is missing from the model directory ${dir}.`);
-  }
   const vars = model.namedVariables();
   const specs = mj.weightsManifest[0]?.weights ?? [];
   let at = 0;
@@ -164,4 +175,29 @@ export function loadModelDir(dir: string): ModelDirContents {
     throw badDir(dir, missing.length ? `weights.bin has no values for ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", ..." : ""}.` : "weights.bin is longer than model.json says.");
   }
   return { model, recipe, featureSchema, vocabularies, itemColumn: mj.modelTopology.itemColumn, maxSequenceLength: mj.modelTopology.maxSequenceLength, metrics };
+}
+
+/** Loads a directory written by saveModelDir: rebuilds the blocks from the saved config and sets every weight. */
+export function loadModelDir(dir: string): ModelDirContents {
+  const format = modelDirFormat(dir);
+  if (format !== NEXT_ITEM_FORMAT) throw badDir(dir, `${dir} holds a "${format}" model, not a next-item model.`);
+  const modelJson = readJson(dir, "model.json") as ModelJson;
+  if (modelJson.formatVersion !== NEXT_ITEM_FORMAT_VERSION) throw badDir(dir, `${dir}/model.json has format version ${modelJson.formatVersion}; this recblocks reads ${NEXT_ITEM_FORMAT_VERSION}.`);
+  const featureSchema = readJson(dir, "feature-schema.json");
+  const recipe = readJson(dir, "recipe.json");
+  const metrics = existsSync(join(dir, "metrics.json")) ? readJson(dir, "metrics.json") : {};
+  const vocabularies: Record<string, Vocabulary> = {};
+  const vdir = join(dir, "vocabularies");
+  if (existsSync(vdir)) {
+    for (const f of readdirSync(vdir).filter((x) => x.endsWith(".json")).sort()) {
+      vocabularies[f.slice(0, -5)] = Vocabulary.load(join(vdir, f));
+    }
+  }
+  let weights: Buffer;
+  try {
+    weights = readFileSync(join(dir, "weights.bin"));
+  } catch {
+    throw badDir(dir, `weights.bin is missing from the model directory ${dir}.`);
+  }
+  return modelDirFromFiles(dir, { modelJson, featureSchema, recipe, metrics, vocabularies, weights });
 }

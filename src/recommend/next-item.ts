@@ -39,7 +39,12 @@ export class NextItemRecommender {
   }
 
   static open(dir: string, opts: { metadata?: ItemMetadata } = {}): NextItemRecommender {
-    const r = new NextItemRecommender(dir, loadModelDir(dir));
+    return NextItemRecommender.fromContents(dir, loadModelDir(dir), opts);
+  }
+
+  /** A recommender over a model already loaded (e.g. by `modelDirFromFiles` in the browser); `dir` names it. */
+  static fromContents(dir: string, contents: ModelDirContents, opts: { metadata?: ItemMetadata } = {}): NextItemRecommender {
+    const r = new NextItemRecommender(dir, contents);
     r.metadata = opts.metadata;
     return r;
   }
