@@ -99,8 +99,6 @@ export function filterIssues(filters: ItemFilters | undefined, metadata: ItemMet
   return issues;
 }
 
-const stripSource = (issues: RecblocksError["issues"]): RequestIssue[] => issues.map(({ source: _s, ...rest }) => rest);
-
 class NextItemServed implements ServedModel {
   readonly kind = "next-item" as const;
   readonly format = NEXT_ITEM_FORMAT;
@@ -365,5 +363,3 @@ export async function openServedModel(dirArg: string, opts: OpenOptions = {}): P
   const model = loadAlsModel(dir);
   return new AlsServed(dir, format, recipeName ?? model.config.name ?? basename(dir), version, loadedAt, model, recipe, metadata);
 }
-
-export { stripSource };

@@ -3,7 +3,7 @@
  * trained here (two tiny next-item models and one ALS model), and every check is a fetch.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -98,7 +98,15 @@ beforeAll(async () => {
     return (await trainRecipe(join(tmp, `${name}.yaml`), { out: join(tmp, name), stream: null, backend: "cpu" })).modelDir;
   };
   dirA = await train("tiny-a", 42);
-  dirB = await train("tiny-b", 7);
+  // model B: A "retrained" (a copy with other weights and the recipe name tiny-b), cheaper than a second training
+  dirB = join(tmp, "tiny-b", "model");
+  cpSync(dirA, dirB, { recursive: true });
+  const w = readFileSync(join(dirB, "weights.bin"));
+  const f = new Float32Array(w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength));
+  for (let i = 0; i < f.length; i++) f[i] = f[i]! * (1 + 0.5 * Math.sin(i));
+  writeFileSync(join(dirB, "weights.bin"), new Uint8Array(f.buffer));
+  const rj = JSON.parse(readFileSync(join(dirB, "recipe.json"), "utf8")) as { name: string };
+  writeFileSync(join(dirB, "recipe.json"), JSON.stringify({ ...rj, name: "tiny-b" }));
   // item metadata for attribute rules: every synthetic item 1..50 with a category and a price
   writeFileSync(join(tmp, "items.csv"), "item_id,category,price\n" + Array.from({ length: 50 }, (_, i) => `${i + 1},${(i + 1) % 3},${i + 1}`).join("\n") + "\n");
   // a small ALS model directory (as test/blocks/factorization does)
@@ -376,14 +384,14 @@ describe("hot reload", () => {
     const before = (await (await fetch(server.url + "/health")).json()) as { version: string };
     const single = () => post(server, "/recommend", { items: ["1", "2", "3"], k: 10, filters: { deny: ["4"] } });
     // batches are answered a few entries at a time (batchChunk 2), so they straddle the swap
-    const batch = () => post(server, "/recommend/batch", { requests: Array.from({ length: 12 }, (_, i) => ({ items: [String(1 + (i % 50))], k: 5 })) });
+    const batch = () => post(server, "/recommend/batch", { requests: Array.from({ length: 6 }, (_, i) => ({ items: [String(1 + (i % 50))], k: 5 })) });
     const inFlight: Promise<{ status: number; json: Record<string, unknown> }>[] = [];
-    for (let i = 0; i < 100; i++) inFlight.push(i % 4 === 0 ? batch() : single());
+    for (let i = 0; i < 100; i++) inFlight.push(i % 8 === 0 ? batch() : single());
     // wait until the server is inside requests, then swap while 100 more arrive
     const t0 = Date.now();
     while (server.stats().inFlight === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 1));
     const reload = post(server, "/admin/reload", { dir: dirB });
-    for (let i = 0; i < 100; i++) inFlight.push(i % 4 === 0 ? batch() : single());
+    for (let i = 0; i < 100; i++) inFlight.push(i % 8 === 0 ? batch() : single());
     const [answers, swapped] = await Promise.all([Promise.all(inFlight), reload]);
     expect(swapped.status).toBe(200);
     expect(swapped.json).toMatchObject({ model: "tiny-b", previous: { model: "tiny-a", version: before.version } });
