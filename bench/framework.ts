@@ -1,26 +1,35 @@
 /**
- * The causal transformer (GPT-2 preset, Transformers4Rec/SASRec-like) on Diginetica through recblocks'
- * own path — recipe model config -> Model.fromConfig -> fit() -> Model.evaluate — with the flags, protocol
- * and JSON keys of ../shared/peers/causal_transformer_torch.py, so that `npm run bench -- transformer`
- * runs the two side by side.
+ * A model trained and evaluated through recblocks' own path — recipe model config -> Model.fromConfig ->
+ * fit() -> Model.evaluate — on Diginetica, with the flags, protocol and JSON keys of the matching peer,
+ * so that `npm run bench -- transformer|stamp` runs the two side by side:
+ *   --model gpt2   the causal transformer (GPT-2 preset) vs ../shared/peers/causal_transformer_torch.py:
+ *                  whole sessions (the last max-len+1 items; the peer cuts longer sessions into windows,
+ *                  0.4 % more targets), causal LM at every position; `train_examples_per_s` = targets/s.
+ *   --model stamp  STAMP (stamp-attention + tied head) vs ../shared/peers/stamp_torch.py: prefix examples,
+ *                  one target per row; `train_examples_per_s` = examples/s.
  *
- *   node --import tsx bench/transformer.ts [--epochs 3] [--batch-size 256] [--dim 64] [--layers 2]
- *        [--heads 4] [--max-len 20] [--lr 0.001] [--dropout 0.1] [--init-std 0.02] [--threads 2]
- *        [--max-batches N] [--max-eval-batches N] [--eval-batch-size 512] [--backend b] [--json-out F]
+ *   node --import tsx bench/framework.ts [--model gpt2|stamp] [--epochs 3] [--batch-size 256|512] [--dim 64|100]
+ *        [--layers 2] [--heads 4] [--max-len 20] [--lr 0.001|0.005] [--dropout 0.1] [--init-std 0.02|0.002]
+ *        [--w-std 0.05] [--threads 2] [--max-batches N] [--max-eval-batches N] [--eval-batch-size 512]
+ *        [--backend b] [--json-out F]
  *
- * Training examples are whole sessions (the last max-len+1 items; the peer's default cuts longer
- * sessions into windows instead, which adds 0.4 % more targets); `train_examples_per_s` counts targets
- * (predicted positions) per second, as the peer does. Evaluation: every test prefix -> next item, all
- * items ranked, P@20 (= recall@20) and MRR@20 in percent. One JSON line last on stdout.
+ * Evaluation: every test prefix -> next item, all items ranked, P@20 (= recall@20) and MRR@20 in percent;
+ * infer_ms_per_batch512 is the mean time of the full evaluation batches (scoring, top-20, read-back).
+ * One JSON line last on stdout.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setupNativeEnv } from "./native-env.js";
 
+const MODEL = process.argv.includes("--model") ? process.argv[process.argv.indexOf("--model") + 1] : "gpt2";
+if (MODEL !== "gpt2" && MODEL !== "stamp") throw new Error(`bench/framework.ts: --model gpt2|stamp, got ${MODEL}`);
+const STAMP = MODEL === "stamp";
 const A = {
+  model: MODEL,
   data: join(process.cwd(), "..", "shared", "data", "diginetica"),
-  epochs: 3, batchSize: 256, dim: 64, layers: 2, heads: 4, maxLen: 20, lr: 0.001, dropout: 0.1, initStd: 0.02,
+  epochs: 3, batchSize: STAMP ? 512 : 256, dim: STAMP ? 100 : 64, layers: 2, heads: 4, maxLen: 20, lr: STAMP ? 0.005 : 0.001, dropout: 0.1,
+  initStd: STAMP ? 0.002 : 0.02, wStd: 0.05,
   seed: 42, threads: 2, maxBatches: 0, evalBatchSize: 512, maxEvalBatches: 0, topk: 20,
   backend: "tensorflow" as "tensorflow" | "wasm" | "cpu", jsonOut: "", quiet: false,
 };
@@ -28,7 +37,7 @@ const A = {
   const argv = process.argv.slice(2);
   const keys: Record<string, keyof typeof A> = {
     "--data": "data", "--epochs": "epochs", "--batch-size": "batchSize", "--dim": "dim", "--layers": "layers", "--heads": "heads",
-    "--max-len": "maxLen", "--lr": "lr", "--dropout": "dropout", "--init-std": "initStd", "--seed": "seed", "--threads": "threads",
+    "--max-len": "maxLen", "--lr": "lr", "--model": "model", "--w-std": "wStd", "--emb-std": "initStd", "--dropout": "dropout", "--init-std": "initStd", "--seed": "seed", "--threads": "threads",
     "--max-batches": "maxBatches", "--eval-batch-size": "evalBatchSize", "--max-eval-batches": "maxEvalBatches", "--topk": "topk",
     "--backend": "backend", "--json-out": "jsonOut",
   };
@@ -36,7 +45,7 @@ const A = {
     const k = argv[i]!;
     if (k === "--quiet") { A.quiet = true; continue; }
     const key = keys[k];
-    if (!key) throw new Error(`bench/transformer.ts: unknown option ${k}`);
+    if (!key) throw new Error(`bench/framework.ts: unknown option ${k}`);
     const v = argv[++i];
     if (v === undefined) throw new Error(`${k} needs a value`);
     (A as Record<string, unknown>)[key] = typeof A[key] === "number" ? Number(v) : v;
@@ -72,7 +81,9 @@ async function main() {
   const loadS = (performance.now() - t0) / 1000;
   const model = Model.fromConfig({
     inputs: { type: "tabular-sequence-features", embeddingDims: { item_id: A.dim }, embeddingInitStd: A.initStd, masking: { type: "causal" } },
-    body: [{ type: "transformer", architecture: "gpt2", dModel: A.dim, numHeads: A.heads, numLayers: A.layers, maxSequenceLength: A.maxLen, dropout: A.dropout, initializerRange: A.initStd }],
+    body: STAMP
+      ? [{ type: "stamp-attention", variant: "stamp", maxNorm: null, initStd: A.wStd }]
+      : [{ type: "transformer", architecture: "gpt2", dModel: A.dim, numHeads: A.heads, numLayers: A.layers, maxSequenceLength: A.maxLen, dropout: A.dropout, initializerRange: A.initStd }],
     head: { type: "next-item-prediction", weightTying: true },
   } as never, data.featureSchema as never);
   model.build({ seed: A.seed });
@@ -80,7 +91,7 @@ async function main() {
 
   // One fit over all epochs (the optimizer's state carries across epochs), then one timed evaluation.
   const r = await fit(model, { train: data.train, maxSequenceLength: A.maxLen }, {
-    train: { epochs: A.epochs, batchSize: A.batchSize, examples: "sequences", optimizer: { type: "adam", learningRate: A.lr }, seed: A.seed },
+    train: { epochs: A.epochs, batchSize: A.batchSize, examples: STAMP ? "prefixes" : "sequences", optimizer: { type: "adam", learningRate: A.lr }, seed: A.seed },
     progress: { stream: process.stderr as never, quiet: A.quiet },
     maxBatchesPerEpoch: A.maxBatches || undefined,
   });
@@ -101,7 +112,7 @@ async function main() {
     }
   })();
   const te = performance.now();
-  const m = model.evaluate(timed, { ks: [A.topk], metrics: ["recall", "mrr"] });
+  const m = model.evaluate(timed, { ks: [A.topk], metrics: ["recall", "mrr"], loss: false });
   const final = perEpoch[perEpoch.length - 1]!;
   Object.assign(final, {
     [`P@${A.topk}`]: 100 * m[`recall@${A.topk}`]!, [`MRR@${A.topk}`]: 100 * m[`mrr@${A.topk}`]!,
@@ -112,7 +123,7 @@ async function main() {
   const last = perEpoch[perEpoch.length - 1]!;
   const sum = (k: string) => perEpoch.reduce((a, r) => a + (r[k] ?? 0), 0);
   const out = {
-    model: "recblocks gpt2 (TabularSequenceFeatures + TransformerBlock gpt2 + NextItemPredictionTask)",
+    model: STAMP ? "recblocks STAMP (TabularSequenceFeatures + stamp-attention + NextItemPredictionTask)" : "recblocks gpt2 (TabularSequenceFeatures + TransformerBlock gpt2 + NextItemPredictionTask)",
     impl: `recblocks ${engine.backend}`, dataset: "diginetica", n_items: model.numItems, n_params: model.countParams(),
     epochs: A.epochs, per_epoch: perEpoch,
     [`P@${A.topk}`]: last[`P@${A.topk}`], [`MRR@${A.topk}`]: last[`MRR@${A.topk}`],

@@ -31,7 +31,7 @@ async function main() {
   const m = Model.fromConfig(cfg as never, schema as never).build({ seed: 1 });
   // sessions with Diginetica's length distribution roughly (mean ~5)
   const rng = mulberry32(7);
-  const sessions = Array.from({ length: B * (2 * steps + 4) }, () => {
+  const sessions = Array.from({ length: B * (3 * steps + 4) }, () => {
     const n = 2 + Math.floor(-Math.log(1 - rng.next()) * 3.5);
     return { id: "s", categorical: {}, continuous: {}, context: {}, items: Int32Array.from({ length: Math.min(n, 21) }, () => 2 + Math.floor(rng.next() * (V - 2))) };
   });
@@ -66,6 +66,24 @@ async function main() {
   console.log(`${kind}: ${steps} steps, batch ${B}, ${V} items: ${(wall / steps).toFixed(0)} ms/step wall (profiled), kernels ${(total / steps).toFixed(0)} ms/step, ${prof.kernels.length / steps} kernels/step, ${(labels / (wall / 1000)).toFixed(0)} labels/s`);
   console.log("kernel".padEnd(34) + "ms/step".padStart(9) + "calls/step".padStart(11) + "share".padStart(7));
   for (const [name, e] of rows.slice(0, 25)) console.log(name.padEnd(34) + (e.ms / steps).toFixed(1).padStart(9) + (e.n / steps).toFixed(0).padStart(11) + `${((100 * e.ms) / total).toFixed(0)}%`.padStart(7));
+  // split: forward + backward (to the gradients, synced) vs the optimizer step (synced)
+  let tg = 0, to = 0;
+  for (let i = 0; i < steps; i++) {
+    const b = it.next().value!;
+    const a0 = performance.now();
+    const tb = m.trainBatch(b, rng)!;
+    const { value, grads } = tf.variableGrads(tb.loss as never, vars);
+    value.dataSync();
+    for (const g of Object.values(grads)) g.dataSync();
+    const a1 = performance.now();
+    opt2.applyGradients(grads);
+    vars[0]!.dataSync();
+    to += performance.now() - a1;
+    tg += a1 - a0;
+    for (const g of Object.values(grads)) g.dispose();
+    value.dispose();
+  }
+  console.log(`split: forward+backward ${(tg / steps).toFixed(0)} ms/step, optimizer ${(to / steps).toFixed(0)} ms/step (${vars.length} variables, ${vars.reduce((a, v) => a + v.size, 0)} parameters)`);
   // unprofiled timing
   const t1 = performance.now();
   let lab2 = 0;

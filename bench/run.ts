@@ -20,11 +20,12 @@ import {
 const USAGE = `usage: npm run bench -- <suite> [options]
 
 suites:
-  stamp         STAMP on Diginetica: bench/stamp.ts vs peers/stamp_torch.py
+  stamp         STAMP on Diginetica: bench/framework.ts --model stamp (the Model + fit path of recblocks train)
+                vs peers/stamp_torch.py; --ops-too adds bench/stamp.ts (STAMP written with the ops directly)
   als           ALS on ml-100k, 64 factors, CG and exact (Cholesky) solvers: bench/als-run.ts vs peers/als_numpy.py
   transformer   causal transformer on Diginetica (d_model 64, 2 layers, 4 heads, length 20):
-                bench/transformer.ts vs peers/causal_transformer_torch.py
-  serve         bench/serve.ts (recblocks only; placeholder until that script exists)
+                bench/framework.ts --model gpt2 vs peers/causal_transformer_torch.py
+  serve         bench/serve.ts: the HTTP server under autocannon (recblocks only)
   all           the four in turn
 
 options:
@@ -43,6 +44,7 @@ options:
   --timeout-min N       kill a run after N minutes (default 30; 0 = never)
   --json                print {"suite","machine","rows":[...]} as the last line
   --no-save             do not write bench/results/<suite>-<time>.json and .log
+  --ops-too             stamp: also run bench/stamp.ts (ops-level STAMP with the native fused Adam)
   --setup-peers         create .venv-peers (PyTorch CPU, numpy, scipy from pip's index) if it is missing, then run
   --help
 
@@ -56,7 +58,7 @@ const PEERS = process.env.RECBLOCKS_PEERS ?? join(ROOT, "..", "shared", "peers")
 const DATA = sharedDataDir();
 const RESULTS = join(ROOT, "bench", "results");
 
-const { positional, flags } = parseFlags(process.argv.slice(2), ["full", "json", "no-save", "setup-peers", "help"]);
+const { positional, flags } = parseFlags(process.argv.slice(2), ["full", "json", "no-save", "setup-peers", "ops-too", "help"]);
 if (flags.has("help") || positional.length === 0) {
   console.log(USAGE);
   process.exit(positional.length === 0 && !flags.has("help") ? 2 : 0);
@@ -101,6 +103,7 @@ const OPT = {
   json: flags.has("json"),
   save: !flags.has("no-save"),
   setupPeers: flags.has("setup-peers"),
+  opsToo: flags.has("ops-too"),
 };
 
 const NODE = process.execPath;
@@ -140,13 +143,16 @@ function stampSuite(py: string): Suite {
   const data = OPT.data ?? join(DATA, "diginetica");
   const common = ["--data", data, "--epochs", String(epochs), "--batch-size", String(bs), "--seed", String(OPT.seed), "--threads", String(OPT.threads),
     ...optional("max-batches", maxBatches), ...optional("max-eval-batches", maxEval)];
-  const rb = tsx("bench/stamp.ts", [...common, ...optional("backend", OPT.backend), ...OPT.rbArgs]);
+  const rb = tsx("bench/framework.ts", ["--model", "stamp", ...common, ...optional("backend", OPT.backend), ...OPT.rbArgs]);
+  const rbOps = tsx("bench/stamp.ts", [...common, ...optional("backend", OPT.backend), ...OPT.rbArgs]);
   return {
     name: "stamp",
     describe: `STAMP, Diginetica, dim 100, batch ${bs}, ${epochs} epoch(s)${maxBatches ? `, --max-batches ${maxBatches}` : ""}${maxEval ? `, --max-eval-batches ${maxEval}` : ""}, seed ${OPT.seed}, ${OPT.threads} threads`,
     groups: [{
       name: "stamp",
-      recblocks: [{ role: "recblocks", label: "recblocks", ...rb }],
+      // recblocks: the framework path (Model + fit, what `recblocks train` runs); recblocks (ops): STAMP written
+      // directly with recblocks' ops and the native fused Adam (bench/stamp.ts), the floor the framework aims at
+      recblocks: [{ role: "recblocks", label: "recblocks", ...rb }, ...(OPT.opsToo ? [{ role: "recblocks" as const, label: "recblocks (ops)", ...rbOps }] : [])],
       peer: { role: "peer", label: "peer (PyTorch)", cmd: py, args: [join(PEERS, "stamp_torch.py"), ...common, ...OPT.peerArgs] },
       metrics: [M.trainExamples(), M.infer(20), M.rss(), M.wall(), M.quality("P@20"), M.quality("MRR@20")],
     }],
@@ -163,13 +169,13 @@ function transformerSuite(py: string): Suite {
   const data = OPT.data ?? join(DATA, "diginetica");
   const common = ["--data", data, "--epochs", String(epochs), "--batch-size", String(bs), "--dim", "64", "--layers", "2", "--heads", "4",
     "--max-len", "20", "--seed", String(OPT.seed), "--threads", String(OPT.threads), ...optional("max-batches", maxBatches), ...optional("max-eval-batches", maxEval)];
-  const script = join(ROOT, "bench", "transformer.ts");
-  const rb = tsx("bench/transformer.ts", [...common, ...optional("backend", OPT.backend), ...OPT.rbArgs]);
+  const script = join(ROOT, "bench", "framework.ts");
+  const rb = tsx("bench/framework.ts", ["--model", "gpt2", ...common, ...optional("backend", OPT.backend), ...OPT.rbArgs]);
   const peer: Side = { role: "peer", label: "peer (PyTorch)", cmd: py, args: [join(PEERS, "causal_transformer_torch.py"), ...common, ...OPT.peerArgs] };
   return {
     name: "transformer",
     unavailable: existsSync(script) ? undefined
-      : `transformer: not available yet: bench/transformer.ts does not exist. When it does, the harness runs\n  ${commandLine(rb.cmd, rb.args)}\n  ${commandLine(peer.cmd, peer.args)}\nalternately (same flags; the script prints one JSON line with the peer's keys).`,
+      : `transformer: not available: bench/framework.ts does not exist. When it does, the harness runs\n  ${commandLine(rb.cmd, rb.args)}\n  ${commandLine(peer.cmd, peer.args)}\nalternately (same flags; the script prints one JSON line with the peer's keys).`,
     describe: `causal transformer, Diginetica, d_model 64, 2 layers, 4 heads, length 20, batch ${bs} windows, ${epochs} epoch(s)`
       + `${maxBatches ? `, --max-batches ${maxBatches}` : ""}${maxEval ? `, --max-eval-batches ${maxEval}` : ""}, seed ${OPT.seed}, ${OPT.threads} threads`,
     groups: [{
