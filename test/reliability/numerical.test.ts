@@ -60,17 +60,19 @@ describe("NaN / Inf loss", () => {
     expect(existsSync(join(out, "summary.json"))).toBe(false);
   });
 
-  it("a diverging run keeps the previous good model directory byte for byte", async () => {
+  it("a diverging run keeps the previous good model directory and checkpoint byte for byte", async () => {
     const out = join(tmp, "keep");
     const good = writeRecipe(tmp, "good.yaml", tinyRecipe({ epochs: 1 }));
     const r = await trainRecipe(good, { out, stream: null });
     const before = snapshot(r.modelDir);
+    const checkpoint = snapshot(join(out, "checkpoint"));
     const summary = readFileSync(join(out, "summary.json"), "utf8");
     const bad = writeRecipe(tmp, "bad.yaml", tinyRecipe({ optimizer: "sgd", learningRate: 1e6, epochs: 2 }));
     const e = await thrown(trainRecipe(bad, { out, stream: null }));
     expect(e.issues[0]!.code).toBe("non_finite_loss");
     expect(e.issues[0]!.message).toMatch(/epoch 1, step \d+/);
     expect(snapshot(r.modelDir)).toEqual(before);
+    expect(snapshot(join(out, "checkpoint"))).toEqual(checkpoint);
     expect(readFileSync(join(out, "summary.json"), "utf8")).toBe(summary);
     expect(readdirSync(out).filter((f) => f.includes(".tmp-"))).toEqual([]);
   });
