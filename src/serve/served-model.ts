@@ -276,12 +276,7 @@ class AlsServed implements ServedModel {
 
   private one(req: RecommendRequest): Answer {
     const m = this.model;
-    const el = eligibility(req.filters ?? {}, {
-      size: m.items.size,
-      lookup: (raw) => m.items.get(raw),
-      rawOf: (id) => m.items.ids[id],
-      ...(this.metadata ? { metadata: this.metadata } : {}),
-    });
+    const el = this.eligible(req.filters);
     const given = req.userItems?.map(String);
     const known = given?.filter((i) => m.items.get(i) !== undefined) ?? [];
     const unknownItems = [...(given ?? []).filter((i) => m.items.get(i) === undefined), ...el.unknown];
@@ -300,8 +295,44 @@ class AlsServed implements ServedModel {
     return { items: r.items, scores: r.scores, unknownItems };
   }
 
+  /** Known users without userItems that share k, excludeSeen and filters are scored together (one matrix product); the rest one by one. */
   recommend(reqs: RecommendRequest[]): Answer[] {
-    return reqs.map((r) => this.one(r));
+    const m = this.model;
+    const out: Answer[] = new Array(reqs.length);
+    const groups = new Map<string, number[]>();
+    reqs.forEach((r, i) => {
+      if (r.userItems === undefined && r.user !== undefined && m.users.get(r.user) !== undefined) {
+        const key = JSON.stringify([r.k ?? this.defaultK, r.excludeSeen ?? true, r.filters ?? null]);
+        const g = groups.get(key);
+        if (g) g.push(i);
+        else groups.set(key, [i]);
+      } else out[i] = this.one(r);
+    });
+    for (const idx of groups.values()) {
+      const first = reqs[idx[0]!]!;
+      if (idx.length === 1) {
+        out[idx[0]!] = this.one(first);
+        continue;
+      }
+      const el = this.eligible(first.filters);
+      if (el.eligible === 0) {
+        for (const i of idx) out[i] = { items: [], scores: [], unknownItems: [...el.unknown] };
+        continue;
+      }
+      const recs = m.recommendBatch(idx.map((i) => reqs[i]!.user!), { k: first.k ?? this.defaultK, itemMask: el.mask, filterAlreadyLiked: first.excludeSeen ?? true });
+      idx.forEach((i, j) => (out[i] = { items: recs[j]!.items, scores: recs[j]!.scores, unknownItems: [...el.unknown] }));
+    }
+    return out;
+  }
+
+  private eligible(filters: ItemFilters | undefined) {
+    const m = this.model;
+    return eligibility(filters ?? {}, {
+      size: m.items.size,
+      lookup: (raw) => m.items.get(raw),
+      rawOf: (id) => m.items.ids[id],
+      ...(this.metadata ? { metadata: this.metadata } : {}),
+    });
   }
 
   describe(): Record<string, unknown> {

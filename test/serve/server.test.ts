@@ -353,6 +353,18 @@ describe("ALS model directory", () => {
     expect(denied.items).toEqual(a.items.slice(2, 7));
   });
 
+  it("concurrent requests for known users are scored together, each as alone", async () => {
+    const reqs = [{ user: "1" }, { user: "2", k: 4 }, { user: "3" }, { user: "4", filters: { deny: ["1", "2"] } }, { user: "5", excludeSeen: false }, { userItems: ["7", "8"] }, { user: "6" }, { user: "7", k: 4 }];
+    const together = await Promise.all(reqs.map((r) => alsServer.app.inject({ method: "POST", url: "/recommend", headers: { "content-type": "application/json" }, payload: JSON.stringify(r) })));
+    for (let i = 0; i < reqs.length; i++) {
+      const alone = (await post(alsServer, "/recommend", reqs[i])).json as unknown as Answer;
+      const t = together[i]!.json() as Answer;
+      expect(together[i]!.statusCode).toBe(200);
+      expect(t.items).toEqual(alone.items);
+      t.scores.forEach((sc, j) => expect(sc).toBeCloseTo(alone.scores[j]!, 4));
+    }
+  });
+
   it("folds a new user in from userItems; unknown ones are reported", async () => {
     const { status, json } = await post(alsServer, "/recommend", { userItems: ["1", "2", "3", "unknown-item"], k: 5 });
     expect(status).toBe(200);
@@ -439,6 +451,26 @@ describe("hot reload", () => {
     expect((await post(server, "/recommend", { user: "2", k: 4 })).json.items).toHaveLength(4);
     await server.reload(dirA);
     expect(server.current().name).toBe("tiny-a");
+  });
+
+  it("--admin-token guards the reload endpoint; --no-reload-endpoint removes it", async () => {
+    const s = await startServer({ modelDir: alsDir, port: 0, backend: "cpu", quiet: true, adminToken: "s3cret" });
+    const t = await startServer({ modelDir: alsDir, port: 0, backend: "cpu", quiet: true, reloadEndpoint: false });
+    try {
+      const denied = await post(s, "/admin/reload", {});
+      expect(denied.status).toBe(401);
+      expect(issuesOf(denied.json)[0]!.code).toBe("unauthorized");
+      const wrong = await post(s, "/admin/reload", {}, { "content-type": "application/json", authorization: "Bearer nope" });
+      expect(wrong.status).toBe(401);
+      const ok = await post(s, "/admin/reload", {}, { "content-type": "application/json", authorization: "Bearer s3cret" });
+      expect(ok.status).toBe(200);
+      expect(ok.json.generation).toBe(2);
+      expect((await post(t, "/admin/reload", {})).status).toBe(404);
+      expect((await t.reload()).generation).toBe(2);
+    } finally {
+      await s.close();
+      await t.close();
+    }
   });
 
   it("close() lets requests in flight finish, then refuses connections", async () => {
