@@ -164,16 +164,12 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   }
   const writeCheckpoint = (position: TrainingPosition) => {
     if (!ck) return;
-    const optState: NamedTensor[] = optimizer.getState();
-    try {
-      const renamed = optState.filter((n) => n.name !== "iterations").map((n) => {
-        const cut = n.name.lastIndexOf("/");
-        return { name: `${modelName.get(n.name.slice(0, cut)) ?? n.name.slice(0, cut)}/${n.name.slice(cut + 1)}`, tensor: n.tensor };
-      });
-      saveCheckpoint(ck.dir, { fingerprint, position, weights: named, optimizer: renamed, best: early?.snapshotTensors() });
-    } finally {
-      tf.dispose(optState.map((n) => n.tensor));
-    }
+    // the live slots (no device copies); the step count is position.steps
+    const renamed: NamedTensor[] = optimizer.slotTensors().map((n) => {
+      const cut = n.name.lastIndexOf("/");
+      return { name: `${modelName.get(n.name.slice(0, cut)) ?? n.name.slice(0, cut)}/${n.name.slice(cut + 1)}`, tensor: n.tensor };
+    });
+    saveCheckpoint(ck.dir, { fingerprint, position, weights: named, optimizer: renamed, best: early?.snapshotTensors() });
   };
   const firstEpoch = start ? start.epoch + 1 : 1;
   try {

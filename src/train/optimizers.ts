@@ -252,6 +252,17 @@ export class Optimizer {
     return out;
   }
 
+  /**
+   * The live slot variables as "<variable name>/<slot>" (no copies: for writing a checkpoint without
+   * doubling the optimizer's memory; do not dispose or modify them). The step count is `iterations`.
+   */
+  slotTensors(): NamedTensor[] {
+    const out: NamedTensor[] = [];
+    const names = this.slotNames();
+    for (const [varName, e] of this.entries) e.slots.forEach((s, i) => out.push({ name: `${varName}/${names[i]}`, tensor: s }));
+    return out;
+  }
+
   /** Restores state saved by `getState()` (variables are matched by name; shapes must agree). Does not dispose the inputs. */
   setState(state: NamedTensor[]): void {
     const issues: Issue[] = [];
