@@ -1,19 +1,26 @@
 // Registers every built-in block type with the core registry. One line per block; re-exports only.
 import { registerBlock } from "../src/core/index.js";
+import { MultiHeadAttentionBlock } from "./attention/mha-block.js";
 import { MLPBlock } from "./core/mlp.js";
 import { SequentialBlock } from "./core/sequential.js";
 import { TabularSequenceFeatures } from "./features/tabular-sequence-features.js";
 import { NextItemPredictionTask } from "./heads/next-item-prediction.js";
+import { GRUBlock } from "./recurrent/gru.js";
+import { LSTMBlock } from "./recurrent/lstm.js";
 import { StampAttentionBlock } from "./sequence/stamp-attention.js";
 import { TransformerBlock } from "./sequence/transformer.js";
 
+registerBlock("gru", GRUBlock);
+registerBlock("lstm", LSTMBlock);
 registerBlock("mlp", MLPBlock);
+registerBlock("multi-head-attention", MultiHeadAttentionBlock);
 registerBlock("sequential", SequentialBlock);
 registerBlock("tabular-sequence-features", TabularSequenceFeatures);
 registerBlock("next-item-prediction", NextItemPredictionTask);
 registerBlock("stamp-attention", StampAttentionBlock);
 registerBlock("transformer", TransformerBlock);
 
+export { MultiHeadAttentionBlock, type MultiHeadAttentionConfig } from "./attention/mha-block.js";
 export { MLPBlock, type MLPConfig } from "./core/mlp.js";
 export { SequentialBlock, type SequentialConfig } from "./core/sequential.js";
 export {
@@ -26,5 +33,8 @@ export {
 } from "./features/tabular-sequence-features.js";
 export { NextItemPredictionTask, setCrossEntropy, type NextItemPredictionConfig, type CrossEntropyFn } from "./heads/next-item-prediction.js";
 export { Head } from "./heads/head.js";
+export { GRUBlock, type GRUConfig } from "./recurrent/gru.js";
+export { LSTMBlock, type LSTMConfig } from "./recurrent/lstm.js";
+export { RecurrentBlock, type RecurrentConfig } from "./recurrent/recurrent-block.js";
 export { StampAttentionBlock, type StampAttentionConfig } from "./sequence/stamp-attention.js";
 export { TransformerBlock, type TransformerConfig } from "./sequence/transformer.js";

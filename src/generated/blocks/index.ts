@@ -4,18 +4,24 @@
  * Change the schema and run `npm run gen:types`.
  */
 
+import type { GruConfig } from "./gru.js";
+import type { LstmConfig } from "./lstm.js";
 import type { MlpConfig } from "./mlp.js";
+import type { MultiHeadAttentionConfig } from "./multi-head-attention.js";
 import type { NextItemPredictionConfig } from "./next-item-prediction.js";
 import type { SequentialConfig } from "./sequential.js";
 import type { StampAttentionConfig } from "./stamp-attention.js";
 import type { TabularSequenceFeaturesConfig } from "./tabular-sequence-features.js";
 import type { TransformerConfig } from "./transformer.js";
 
-export type { MlpConfig, NextItemPredictionConfig, SequentialConfig, StampAttentionConfig, TabularSequenceFeaturesConfig, TransformerConfig };
+export type { GruConfig, LstmConfig, MlpConfig, MultiHeadAttentionConfig, NextItemPredictionConfig, SequentialConfig, StampAttentionConfig, TabularSequenceFeaturesConfig, TransformerConfig };
 
 /** Any block config, discriminated on `type`. */
 export type BlockConfig =
+  | GruConfig
+  | LstmConfig
   | MlpConfig
+  | MultiHeadAttentionConfig
   | NextItemPredictionConfig
   | SequentialConfig
   | StampAttentionConfig
