@@ -19,7 +19,7 @@ import { trainRecipe } from "../../src/run/train.js";
 import { mulberry32 } from "../../src/masking/index.js";
 import { ROOT, tinyRecipe, writeRecipe } from "./helpers.js";
 
-const KILLS = 30;
+const KILLS = 25;
 let tmp: string;
 let dirA: string;
 let dirB: string;
