@@ -70,7 +70,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       const known = items?.filter((i) => als.items.get(i) !== undefined) ?? [];
       const r = als.recommend((o.user as string | undefined) ?? "__new__", {
         k, itemMask: el.mask,
-        ...(items ? { history: known.map((item) => ({ item, value: 1 })) as never, recalculate: true } : {}),
+        ...(items ? { history: known.map((id) => ({ id, value: 1 })), recalculate: true } : {}),
       });
       answer = { items: r.items, scores: r.scores, unknownItems: [...(items ?? []).filter((i) => als.items.get(i) === undefined), ...el.unknown] };
     }
