@@ -12,20 +12,43 @@
  *   bert:  h = drop(LN(x + P[:L]))
  *          per layer: h = LN(h + drop(Attn(h))); h = LN(h + drop(W2 act(W1 h)))
  *          out = h
+ *   roberta: bert with positions read from row 1 on: h = drop(LN(x + P[1:L+1])) (RoBERTa's
+ *          padding_idx + 1 offset with pad_token 0, as Transformers4Rec configures it)
+ *   electra: embeddings of size E = embeddingSize: h = drop(LN_E(x + P_E[:L])); h = Proj(h) when
+ *          E != dModel; then bert layers
+ *   albert: h = Proj(drop(LN_E(x + P_E[:L]))) (always projected, E may equal dModel); then ONE
+ *          bert-style layer (per group) applied numLayers times, without dropout after the
+ *          feed-forward (Hugging Face's AlbertLayer defines it but does not use it)
+ *   llama: h = drop(x)
+ *          per layer: h = h + drop(Attn_rope(RMS1(h))); h = h + drop(W_down(silu(W_gate u) * W_up u)), u = RMS2(h)
+ *          out = RMSf(h); no biases anywhere, rotary positions on q and k, no position table
  */
 import * as tf from "@tensorflow/tfjs";
 import { attentionBias, type KeyPadding } from "../attention/masks.js";
 import { createMultiHeadAttention, multiHeadSelfAttention, type MultiHeadAttentionParams } from "../attention/multi-head.js";
 import {
-  activate, createDense, createLayerNorm, dense, dropout, layerNorm, normalVariable,
-  type ActivationName, type DenseParams, type ForwardState, type LayerNormParams, type VariableFactory,
+  activate, createDense, createLayerNorm, createRmsNorm, dense, dropout, layerNorm, normalVariable, rmsNorm,
+  type ActivationName, type DenseParams, type ForwardState, type LayerNormParams, type RmsNormParams, type VariableFactory,
 } from "../attention/ops.js";
+import { ropeTables, ropeTransform } from "../attention/rope.js";
 import {
   createRelativeAttention, relativePositionEncoding, relativeSelfAttention, relativeTwoStreamAttention, type RelativeAttentionParams,
 } from "../attention/relative.js";
 
-export type Architecture = "xlnet" | "gpt2" | "bert";
+export type Architecture = "xlnet" | "gpt2" | "bert" | "roberta" | "electra" | "albert" | "llama";
+/** The first three presets (transformer-layers.test.ts runs its generic checks over these). */
 export const ARCHITECTURES: readonly Architecture[] = ["xlnet", "gpt2", "bert"];
+/** The presets added for Transformers4Rec parity and the modern decoder (test/blocks/sequence/presets.test.ts). */
+export const MORE_ARCHITECTURES: readonly Architecture[] = ["roberta", "electra", "albert", "llama"];
+export const ALL_ARCHITECTURES: readonly Architecture[] = [...ARCHITECTURES, ...MORE_ARCHITECTURES];
+/** Presets built from BERT's post-layer-norm encoder layer. */
+const BERT_FAMILY: ReadonlySet<Architecture> = new Set(["bert", "roberta", "electra", "albert"]);
+
+/** Default feed-forward size: 4 * dModel, or for llama 8/3 * dModel rounded up to a multiple of 8 (LLaMA's rule). */
+export function defaultFeedForwardSize(architecture: Architecture, dModel: number): number {
+  if (architecture !== "llama") return 4 * dModel;
+  return 8 * Math.ceil(Math.floor((8 * dModel) / 3) / 8);
+}
 
 /** The resolved numbers a preset needs (the block's config with defaults applied). */
 export interface TransformerSettings {
@@ -40,6 +63,25 @@ export interface TransformerSettings {
   feedForwardSize: number;
   layerNormEps: number;
   initializerRange: number;
+  /** albert/electra: size E of the input (the factorised embeddings); dModel when absent. */
+  embeddingSize?: number;
+  /** albert: number of distinct layer parameter sets shared across the numLayers applications (default 1). */
+  numHiddenGroups?: number;
+  /** llama: epsilon of the RMS norms (default 1e-6). */
+  rmsNormEps?: number;
+  /** llama: base of the rotary frequencies (default 10000). */
+  ropeTheta?: number;
+}
+
+/** llama's layer: RMS norms, attention without biases (rotary q/k), SwiGLU feed-forward without biases. */
+export interface LlamaLayerParams {
+  attentionNorm: RmsNormParams;
+  attention: MultiHeadAttentionParams;
+  feedForwardNorm: RmsNormParams;
+  /** Fused gate and up projections, kernel [dModel, 2 * ffn] (columns: gate | up). */
+  gateUp: DenseParams;
+  /** Down projection, kernel [ffn, dModel]. */
+  down: DenseParams;
 }
 
 export interface TransformerLayerParams {
@@ -59,7 +101,40 @@ export interface TransformerParams {
   inputNorm?: LayerNormParams;
   /** gpt2: ln_f. */
   finalNorm?: LayerNormParams;
+  /**
+   * The distinct layer parameter sets. albert: numHiddenGroups sets (1 by default) applied numLayers
+   * times (see `layerSchedule`); llama: empty (its layers are in `llamaLayers`).
+   */
   layers: TransformerLayerParams[];
+  /** albert always, electra when embeddingSize != dModel: the E -> dModel projection (with bias). */
+  inputProjection?: DenseParams;
+  /** llama's layers. */
+  llamaLayers?: LlamaLayerParams[];
+  /** llama: the final RMS norm. */
+  finalRmsNorm?: RmsNormParams;
+}
+
+/** Size of the input the preset expects: embeddingSize for albert/electra (when set), else dModel. */
+export function inputSize(s: Pick<TransformerSettings, "architecture" | "dModel" | "embeddingSize">): number {
+  return (s.architecture === "albert" || s.architecture === "electra") && s.embeddingSize ? s.embeddingSize : s.dModel;
+}
+
+/** Which parameter set each of the numLayers applications uses (albert: Hugging Face's group index; others: i). */
+export function layerSchedule(s: Pick<TransformerSettings, "architecture" | "numLayers" | "numHiddenGroups">): number[] {
+  const out: number[] = [];
+  if (s.architecture !== "albert") {
+    for (let i = 0; i < s.numLayers; i++) out.push(i);
+    return out;
+  }
+  const groups = s.numHiddenGroups ?? 1;
+  const perGroup = Math.floor(s.numLayers / groups);
+  for (let i = 0; i < s.numLayers; i++) out.push(Math.min(groups - 1, Math.floor(i / perGroup)));
+  return out;
+}
+
+/** First row of the position table read at step 0 (roberta: 1, its padding_idx + 1 with pad token 0). */
+export function positionOffset(s: Pick<TransformerSettings, "architecture">): number {
+  return s.architecture === "roberta" ? 1 : 0;
 }
 
 /** Rows of the learned position table, or 0 when the preset has none. */
@@ -68,8 +143,12 @@ export function positionTableSize(s: Pick<TransformerSettings, "architecture" | 
     case "gpt2":
       return s.maxSequenceLength;
     case "bert":
+    case "roberta":
+    case "electra":
+    case "albert":
       return s.maxSequenceLength + 2;
     case "xlnet":
+    case "llama":
       return 0;
   }
 }
@@ -77,7 +156,7 @@ export function positionTableSize(s: Pick<TransformerSettings, "architecture" | 
 /** Longest input the preset accepts (Infinity for xlnet). */
 export function maxInputLength(s: Pick<TransformerSettings, "architecture" | "maxSequenceLength">): number {
   const n = positionTableSize(s);
-  return n === 0 ? Infinity : n;
+  return n === 0 ? Infinity : n - positionOffset(s);
 }
 
 /** Creates every weight, in a fixed order, through `make` (which owns naming and the seeded RNG). */
@@ -85,13 +164,19 @@ export function createTransformerParams(s: TransformerSettings, make: VariableFa
   const std = s.initializerRange;
   const D = s.dModel;
   const params: TransformerParams = { layers: [] };
+  if (s.architecture === "llama") return createLlamaParams(s, make);
+  const E = inputSize(s);
   const tableRows = positionTableSize(s);
-  if (tableRows > 0) params.positions = normalVariable(make, "positions", [tableRows, D], std);
-  if (s.architecture === "bert") params.inputNorm = createLayerNorm(make, "input_norm", D);
+  if (tableRows > 0) params.positions = normalVariable(make, "positions", [tableRows, E], std);
+  if (BERT_FAMILY.has(s.architecture)) params.inputNorm = createLayerNorm(make, "input_norm", E);
+  if (s.architecture === "albert" || (s.architecture === "electra" && E !== D)) {
+    params.inputProjection = createDense(make, "input_projection", E, D, std);
+  }
+  const sets = s.architecture === "albert" ? (s.numHiddenGroups ?? 1) : s.numLayers;
   // GPT-2's scheme: the projections that write into the residual stream start smaller.
   const residualStd = s.architecture === "gpt2" ? std / Math.sqrt(2 * s.numLayers) : std;
-  for (let i = 0; i < s.numLayers; i++) {
-    const n = `layer_${i}`;
+  for (let i = 0; i < sets; i++) {
+    const n = s.architecture === "albert" ? `shared_layer_${i}` : `layer_${i}`;
     const attention =
       s.architecture === "xlnet"
         ? createRelativeAttention(make, `${n}/attention`, D, s.numHeads, std)
@@ -106,6 +191,30 @@ export function createTransformerParams(s: TransformerSettings, make: VariableFa
   }
   if (s.architecture === "gpt2") params.finalNorm = createLayerNorm(make, "final_norm", D);
   return params;
+}
+
+function createLlamaParams(s: TransformerSettings, make: VariableFactory): TransformerParams {
+  const std = s.initializerRange;
+  const D = s.dModel;
+  const F = s.feedForwardSize;
+  const llamaLayers: LlamaLayerParams[] = [];
+  for (let i = 0; i < s.numLayers; i++) {
+    const n = `layer_${i}`;
+    llamaLayers.push({
+      attentionNorm: createRmsNorm(make, `${n}/attention_norm`, D),
+      attention: createMultiHeadAttention(make, `${n}/attention`, { dModel: D, std, bias: false }),
+      feedForwardNorm: createRmsNorm(make, `${n}/feed_forward_norm`, D),
+      gateUp: createDense(make, `${n}/feed_forward/gate_up`, D, 2 * F, std, false),
+      down: createDense(make, `${n}/feed_forward/down`, F, D, std, false),
+    });
+  }
+  return { layers: [], llamaLayers, finalRmsNorm: createRmsNorm(make, "final_norm", D) };
+}
+
+/** SwiGLU feed-forward: W_down (silu(x W_gate) * (x W_up)); gateUp holds [W_gate | W_up]. */
+export function swiGlu(x: tf.Tensor, gateUp: DenseParams, down: DenseParams): tf.Tensor {
+  const [gate, up] = tf.split(dense(x, gateUp), 2, -1) as [tf.Tensor, tf.Tensor];
+  return dense(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), down);
 }
 
 export interface ForwardOptions {
@@ -181,13 +290,32 @@ export function transformerForward(
       h = tf.add(h, ff(layerNorm(h, l.feedForwardNorm, eps), l, false));
     }
     h = layerNorm(h, p.finalNorm!, eps);
+  } else if (s.architecture === "llama") {
+    const rmsEps = s.rmsNormEps ?? 1e-6;
+    const rope = ropeTables(L, s.dModel / s.numHeads, s.ropeTheta ?? 10000);
+    const ropeMha = { ...mha, transformQK: ropeTransform(rope) };
+    h = dropout(x, rate, state);
+    for (const l of p.llamaLayers!) {
+      const a = multiHeadSelfAttention(rmsNorm(h, l.attentionNorm, rmsEps) as tf.Tensor3D, l.attention, bias, ropeMha, state);
+      if (a.probs) attn.push(a.probs);
+      h = tf.add(h, dropout(a.output, rate, state));
+      h = tf.add(h, dropout(swiGlu(rmsNorm(h, l.feedForwardNorm, rmsEps), l.gateUp, l.down), rate, state));
+    }
+    h = rmsNorm(h, p.finalRmsNorm!, rmsEps);
   } else {
-    h = dropout(layerNorm(tf.add(x, tf.slice(p.positions!, [0, 0], [L, s.dModel])), p.inputNorm!, eps), rate, state);
-    for (const l of p.layers) {
+    // bert, roberta, electra, albert
+    const E = inputSize(s);
+    const positions = tf.slice(p.positions!, [positionOffset(s), 0], [L, E]);
+    h = dropout(layerNorm(tf.add(x, positions), p.inputNorm!, eps), rate, state);
+    if (p.inputProjection) h = dense(h, p.inputProjection);
+    const ffDropout = s.architecture !== "albert";
+    for (const i of layerSchedule(s)) {
+      const l = p.layers[i]!;
       const a = multiHeadSelfAttention(h as tf.Tensor3D, l.attention as MultiHeadAttentionParams, bias, mha, state);
       if (a.probs) attn.push(a.probs);
       h = layerNorm(tf.add(h, dropout(a.output, rate, state)), l.attentionNorm, eps);
-      h = layerNorm(tf.add(h, ff(h, l, false)), l.feedForwardNorm, eps);
+      const f = ffDropout ? ff(h, l, false) : dense(activate(dense(h, l.feedForwardInner), s.activation), l.feedForwardOutput);
+      h = layerNorm(tf.add(h, f), l.feedForwardNorm, eps);
     }
   }
   return opts.returnAttention ? { output: h as tf.Tensor3D, attention: attn } : { output: h as tf.Tensor3D };

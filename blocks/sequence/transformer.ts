@@ -14,7 +14,10 @@ import type { TransformerConfig } from "../../src/generated/blocks/transformer.j
 import type { Initializer } from "../../src/core/index.js";
 import { getMaskingScheme, type MaskResult } from "../../src/masking/index.js";
 import { permutationBiases } from "../attention/masks.js";
-import { createTransformerParams, maxInputLength, transformerForward, type Architecture, type TransformerParams, type TransformerSettings } from "./transformer-layers.js";
+import {
+  ALL_ARCHITECTURES, createTransformerParams, defaultFeedForwardSize, inputSize, maxInputLength, transformerForward,
+  type Architecture, type TransformerParams, type TransformerSettings,
+} from "./transformer-layers.js";
 
 export type { TransformerConfig };
 
@@ -27,7 +30,22 @@ export const MASKING_BY_ARCHITECTURE: Readonly<Record<Architecture, readonly str
   xlnet: ["causal", "masked", "permutation", "rtd"],
   gpt2: ["causal"],
   bert: ["causal", "masked", "rtd"],
+  roberta: ["causal", "masked", "rtd"],
+  electra: ["causal", "masked", "rtd"],
+  albert: ["causal", "masked", "rtd"],
+  llama: ["causal"],
 };
+
+/** Presets that are causal decoders whatever the masking (causal: false is refused). */
+const DECODERS: ReadonlySet<string> = new Set(["gpt2", "llama"]);
+
+/**
+ * Why `transfo-xl` is accepted by the schema but refused at build (docs/transformers.md, "transfo-xl").
+ */
+export const TRANSFO_XL_NOT_SUPPORTED =
+  "architecture transfo-xl is not implemented: Transformer-XL's point is the segment-recurrence memory (hidden states of the previous segment of the same stream, kept across forward calls), " +
+  "but recblocks batches are shuffled independent sessions, so there is no previous segment to remember; Transformers4Rec's TransfoXLConfig (mem_len=1, mems never passed) only ever attends one all-zero memory slot. " +
+  "Hugging Face has also deprecated TransfoXLModel.";
 
 /** The canonical type of a masking config's type (aliases such as "plm" resolved), or the type itself. */
 function canonicalMasking(type: string | undefined): string | undefined {
@@ -35,11 +53,12 @@ function canonicalMasking(type: string | undefined): string | undefined {
 }
 
 /**
- * A stack of transformer layers, [B, L, dModel] -> [B, L, dModel] (Transformers4Rec TransformerBlock
- * with an XLNet / GPT-2 / BERT config). The padding mask comes from the input block through the
- * CallContext ("padding-mask"); causality follows `causal`, or the preset and the masking scheme
- * when it is null (gpt2 always; xlnet/bert when the masking is causal). The maths is in
- * transformer-layers.ts.
+ * A stack of transformer layers, [B, L, D_in] -> [B, L, dModel] (Transformers4Rec TransformerBlock
+ * with an XLNet / GPT-2 / BERT / RoBERTa / ELECTRA / ALBERT config, plus a LLaMA-style decoder);
+ * D_in is dModel, or embeddingSize for albert/electra. The padding mask comes from the input block
+ * through the CallContext ("padding-mask"); causality follows `causal`, or the preset and the
+ * masking scheme when it is null (gpt2 and llama always; the others when the masking is causal).
+ * The maths is in transformer-layers.ts; docs/transformers.md describes every preset.
  */
 export class TransformerBlock extends Block<TransformerConfig> {
   private params: TransformerParams | undefined;
@@ -59,31 +78,52 @@ export class TransformerBlock extends Block<TransformerConfig> {
 
   private resolveSettings(): TransformerSettings {
     const c = this.config;
+    const architecture = c.architecture as Architecture;
     return {
-      architecture: c.architecture!,
+      architecture,
       dModel: c.dModel!,
       numHeads: c.numHeads!,
       numLayers: c.numLayers!,
       maxSequenceLength: c.maxSequenceLength!,
       dropout: c.dropout!,
       activation: c.activation!,
-      feedForwardSize: c.feedForwardSize ?? 4 * c.dModel!,
+      feedForwardSize: c.feedForwardSize ?? defaultFeedForwardSize(architecture, c.dModel!),
       layerNormEps: c.layerNormEps!,
       initializerRange: c.initializerRange!,
+      ...(c.embeddingSize != null ? { embeddingSize: c.embeddingSize } : {}),
+      numHiddenGroups: c.numHiddenGroups ?? 1,
+      rmsNormEps: c.rmsNormEps ?? 1e-6,
+      ropeTheta: c.ropeTheta ?? 10000,
     };
   }
 
   computeOutputSpec(input: PortSpec, ctx: BlockContext): TensorSpec {
+    if (!(ALL_ARCHITECTURES as readonly string[]).includes(String(this.config.architecture))) {
+      throw new BlockError(`${ctx.path}/architecture`, "incompatible_config", TRANSFO_XL_NOT_SUPPORTED, {
+        received: String(this.config.architecture),
+        expected: [...ALL_ARCHITECTURES],
+        hint: "Use architecture: xlnet (relative positions, causal with causal masking) or gpt2 / llama (causal decoders) for causal LM.",
+      });
+    }
     const s = this.resolveSettings();
+    this.checkPresetOptions(s, ctx);
     if (!isTensorSpec(input) || input.dtype !== "float32" || input.shape.length !== 3) {
       throw new BlockError(ctx.path, "incompatible_input", `transformer needs a float32 sequence [B, L, D] as input, got ${formatSpec(input)}.`, {
         hint: "Put a tabular-sequence-features block (with an aggregation) before it.",
       });
     }
     const d = input.shape[2];
-    if (d !== s.dModel) {
+    const dIn = inputSize(s);
+    if (dIn !== s.dModel && d !== dIn) {
+      throw new BlockError(`${ctx.path}/embeddingSize`, "incompatible_input", `transformer (${s.architecture}) has embeddingSize ${dIn} but its input has size ${String(d)}.`, {
+        hint: `Set dOutput: ${dIn} on the inputs block, or embeddingSize: ${String(d)} here (the body projects embeddingSize -> dModel ${s.dModel}).`,
+      });
+    }
+    if (d !== dIn) {
+      const factorised = s.architecture === "albert" || s.architecture === "electra";
       throw new BlockError(`${ctx.path}/dModel`, "incompatible_input", `transformer has dModel ${s.dModel} but its input has size ${String(d)}.`, {
-        hint: `Set dOutput: ${s.dModel} on the inputs block (Transformers4Rec's d_output = d_model), or dModel: ${String(d)} here.`,
+        hint: `Set dOutput: ${s.dModel} on the inputs block (Transformers4Rec's d_output = d_model), or dModel: ${String(d)} here` +
+          (factorised ? `, or embeddingSize: ${String(d)} (${s.architecture} projects its input to dModel).` : "."),
       });
     }
     if (s.dModel % s.numHeads !== 0) {
@@ -99,8 +139,8 @@ export class TransformerBlock extends Block<TransformerConfig> {
       });
     }
     const masking = ctx.get<{ type: string }>("masking");
-    if (this.config.architecture === "gpt2" && this.config.causal === false) {
-      throw new BlockError(`${ctx.path}/causal`, "incompatible_config", "gpt2 is a causal decoder; causal: false is not supported for it.", { hint: "Use architecture: bert for bidirectional attention." });
+    if (DECODERS.has(s.architecture) && this.config.causal === false) {
+      throw new BlockError(`${ctx.path}/causal`, "incompatible_config", `${s.architecture} is a causal decoder; causal: false is not supported for it.`, { hint: "Use architecture: bert for bidirectional attention." });
     }
     if (masking?.type === "causal" && this.config.causal === false) {
       throw new BlockError(`${ctx.path}/causal`, "incompatible_masking", "causal: false with causal masking would let each position see the item it must predict.", {
@@ -127,11 +167,38 @@ export class TransformerBlock extends Block<TransformerConfig> {
     return { shape: [input.shape[0] ?? null, input.shape[1] ?? null, s.dModel], dtype: "float32" };
   }
 
+  /** Options that only some presets take, and their ranges. */
+  private checkPresetOptions(s: TransformerSettings, ctx: BlockContext): void {
+    const c = this.config;
+    if (c.embeddingSize != null && s.architecture !== "albert" && s.architecture !== "electra") {
+      throw new BlockError(`${ctx.path}/embeddingSize`, "incompatible_config", `embeddingSize (factorised embeddings) is an option of albert and electra, not ${s.architecture}.`, {
+        hint: "Remove embeddingSize, or use architecture: albert or electra.",
+      });
+    }
+    if (s.architecture === "albert") {
+      const g = s.numHiddenGroups ?? 1;
+      if (g > s.numLayers || s.numLayers % g !== 0) {
+        throw new BlockError(`${ctx.path}/numHiddenGroups`, "incompatible_config", `numHiddenGroups ${g} must divide numLayers ${s.numLayers} (each group of shared weights serves numLayers / numHiddenGroups consecutive layers).`, {
+          hint: "Use numHiddenGroups: 1 (one set of weights for every layer, ALBERT's default) or a divisor of numLayers.",
+        });
+      }
+    } else if (c.numHiddenGroups != null && c.numHiddenGroups !== 1) {
+      throw new BlockError(`${ctx.path}/numHiddenGroups`, "incompatible_config", `numHiddenGroups (cross-layer sharing) is an option of albert, not ${s.architecture}.`, {
+        hint: "Remove numHiddenGroups, or use architecture: albert.",
+      });
+    }
+    if (s.architecture === "llama" && s.dModel % s.numHeads === 0 && (s.dModel / s.numHeads) % 2 !== 0) {
+      throw new BlockError(`${ctx.path}/numHeads`, "incompatible_config", `llama's rotary position embeddings rotate pairs of dimensions: the head size dModel / numHeads = ${s.dModel / s.numHeads} must be even.`, {
+        hint: "Pick numHeads so that dModel / numHeads is even.",
+      });
+    }
+  }
+
   protected override buildWeights(_input: PortSpec, ctx: BlockContext): void {
     const s = this.resolveSettings();
     this.settings = s;
     const masking = ctx.get<{ type: string }>("masking");
-    this.isCausal = this.config.causal ?? (s.architecture === "gpt2" || masking?.type === "causal");
+    this.isCausal = this.config.causal ?? (DECODERS.has(s.architecture) || masking?.type === "causal");
     this.params = createTransformerParams(s, (name: string, shape: number[], init: Initializer) => this.addWeight(name, shape, init, ctx));
     if (canonicalMasking(masking?.type) === "permutation") {
       this.queryInit = this.addWeight("mask_emb", [s.dModel], { kind: "normal", std: s.initializerRange }, ctx);

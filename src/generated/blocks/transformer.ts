@@ -5,7 +5,7 @@
  */
 
 /**
- * A stack of transformer layers over a sequence of interaction embeddings [batch, length, dModel] -> [batch, length, dModel], with a padding mask taken from the input. Presets follow Hugging Face's models as Transformers4Rec configures them: `xlnet` (Transformers4Rec's default body: relative positional attention, post-layer-norm), `gpt2` (causal, learned absolute positions, pre-layer-norm) and `bert` (bidirectional, learned absolute positions, post-layer-norm).
+ * A stack of transformer layers over a sequence of interaction embeddings [batch, length, D_in] -> [batch, length, dModel], with a padding mask taken from the input. Presets follow Hugging Face's models as Transformers4Rec configures them: `xlnet` (Transformers4Rec's default body: relative positional attention, post-layer-norm), `gpt2` (causal, learned absolute positions, pre-layer-norm), `bert`, `roberta`, `electra` (bidirectional, learned absolute positions, post-layer-norm), `albert` (BERT layers with cross-layer parameter sharing and factorised embeddings), plus `llama`, a modern pre-norm causal decoder (RMSNorm, rotary positions, SwiGLU, no biases). `transfo-xl` is recognised but refused (see docs/transformers.md). D_in is dModel, or embeddingSize for albert/electra.
  */
 export interface TransformerConfig {
   /**
@@ -17,13 +17,17 @@ export interface TransformerConfig {
    */
   name?: string;
   /**
-   * Architecture preset. `xlnet`: XLNet's content stream with relative sinusoidal position encodings, r_w_bias/r_r_bias terms and rel_shift, post-layer-norm (Transformers4Rec's default body; use with masked or causal masking). `gpt2`: learned absolute positions, pre-layer-norm with a final layer norm, causal (use with causal masking). `bert`: learned absolute positions added to the input then layer norm, post-layer-norm, bidirectional (use with masked LM).
+   * Architecture preset (docs/transformers.md). `xlnet`: XLNet's content stream with relative sinusoidal position encodings, r_w_bias/r_r_bias terms and rel_shift, post-layer-norm (Transformers4Rec's default body; masked, causal, permutation or rtd masking). `gpt2`: learned absolute positions, pre-layer-norm with a final layer norm, causal (causal masking). `bert`: learned absolute positions added to the input then layer norm, post-layer-norm, bidirectional (masked LM, rtd). `roberta`: bert with RoBERTa's position offset (rows 1..L of the table; same computation as bert up to which row holds which position). `electra`: bert with embeddings of size embeddingSize projected to dModel when they differ (identical to bert when they do not). `albert`: bert layers whose weights are shared across all numLayers layers (numHiddenGroups sets), input of size embeddingSize always projected to dModel, no dropout after the feed-forward. `llama`: pre-norm causal decoder with RMSNorm, rotary position embeddings on queries and keys, SwiGLU feed-forward, no biases, no position table (causal masking). `transfo-xl`: not implemented; refused at build with the reason (segment-recurrence memory has no meaning over shuffled independent sessions).
    */
-  architecture?: "xlnet" | "gpt2" | "bert";
+  architecture?: "xlnet" | "gpt2" | "bert" | "roberta" | "electra" | "albert" | "llama" | "transfo-xl";
   /**
    * Hidden size: the last dimension of the input and output. Must equal the input's last dimension and be divisible by numHeads.
    */
   dModel?: number;
+  /**
+   * albert and electra only: size E of the input embeddings (ALBERT's factorised embeddings, Hugging Face's embedding_size). The input must then have last dimension E; positions and the input layer norm are E-dimensional, and a dense E -> dModel projection follows (albert always has it, as Hugging Face's embedding_hidden_mapping_in; electra only when E != dModel, as embeddings_project). null means dModel.
+   */
+  embeddingSize?: number | null;
   /**
    * Number of attention heads; each head has dModel / numHeads dimensions.
    */
@@ -33,23 +37,27 @@ export interface TransformerConfig {
    */
   numLayers?: number;
   /**
-   * Longest input sequence. Sizes the learned position table of `gpt2` (maxSequenceLength rows) and `bert` (maxSequenceLength + 2 rows, as Transformers4Rec sizes it, so masked LM can append a [MASK] step); `xlnet` has no position table and accepts any length.
+   * albert only: number of distinct sets of layer weights (Hugging Face's num_hidden_groups). The numLayers layers are split into numHiddenGroups runs of consecutive layers, each run applying one shared set; must divide numLayers. null means 1: one set of weights applied numLayers times (ALBERT's cross-layer sharing).
+   */
+  numHiddenGroups?: number | null;
+  /**
+   * Longest input sequence. Sizes the learned position table of `gpt2` (maxSequenceLength rows) and `bert` / `electra` / `albert` / `roberta` (maxSequenceLength + 2 rows, as Transformers4Rec sizes it, so masked LM can append a [MASK] step; roberta starts reading at row 1, so it accepts maxSequenceLength + 1 steps); `xlnet` and `llama` (rotary positions) have no position table and accept any length.
    */
   maxSequenceLength?: number;
   /**
-   * Dropout probability used everywhere the preset's Hugging Face model uses its dropout: on the input (after adding positions), on attention probabilities, after the attention output and after the feed-forward network. Applied only in training.
+   * Dropout probability used everywhere the preset's Hugging Face model uses its dropout: on the input (after adding positions), on attention probabilities, after the attention output and after the feed-forward network. Applied only in training. llama applies it to the input, the attention probabilities and the two residual branches (Hugging Face's Llama has only an attention dropout, 0 by default); albert, as Hugging Face's AlbertLayer, has none after the feed-forward.
    */
   dropout?: number;
   /**
-   * Activation of the feed-forward network: `gelu` (exact, with erf; Hugging Face "gelu"), `gelu-tanh` (tanh approximation; Hugging Face "gelu_new", GPT-2's original), `relu`, `silu` (= swish), `tanh`.
+   * Activation of the feed-forward network: `gelu` (exact, with erf; Hugging Face "gelu"), `gelu-tanh` (tanh approximation; Hugging Face "gelu_new", GPT-2's original), `relu`, `silu` (= swish), `tanh`. Not used by llama, whose feed-forward is SwiGLU (the SiLU gate is part of it).
    */
   activation?: "gelu" | "gelu-tanh" | "relu" | "silu" | "tanh";
   /**
-   * Inner size of the feed-forward network; null means 4 * dModel (what Transformers4Rec's presets use).
+   * Inner size of the feed-forward network; null means the preset's default: 4 * dModel (what Transformers4Rec's presets use), or for llama the SwiGLU hidden size 8/3 * dModel rounded up to a multiple of 8 (LLaMA's rule; 176 for dModel 64).
    */
   feedForwardSize?: number | null;
   /**
-   * Epsilon of every layer normalisation (Transformers4Rec's preset default 0.03).
+   * Epsilon of every layer normalisation (Transformers4Rec's preset default 0.03). Not used by llama (see rmsNormEps).
    */
   layerNormEps?: number;
   /**
@@ -57,7 +65,15 @@ export interface TransformerConfig {
    */
   initializerRange?: number;
   /**
-   * Whether position t may attend only to positions <= t. null means the preset's default: `gpt2` is causal; `bert` and `xlnet` are causal when the model's masking scheme is causal and bidirectional otherwise (masked LM, or no masking scheme).
+   * Whether position t may attend only to positions <= t. null means the preset's default: `gpt2` and `llama` are causal (causal: false is refused); the other presets are causal when the model's masking scheme is causal and bidirectional otherwise (masked LM, rtd, or no masking scheme).
    */
   causal?: boolean | null;
+  /**
+   * llama only: epsilon of its RMS normalisations, x / sqrt(mean(x^2) + rmsNormEps) * gain (Hugging Face LlamaConfig's rms_norm_eps).
+   */
+  rmsNormEps?: number;
+  /**
+   * llama only: base of the rotary position embedding frequencies; the pair (i, i + dHead/2) of each query and key head is rotated by the angle position / ropeTheta^(2i / dHead) (Hugging Face LlamaConfig's rope_theta).
+   */
+  ropeTheta?: number;
 }
