@@ -22,6 +22,10 @@
  *   llama: h = drop(x)
  *          per layer: h = h + drop(Attn_rope(RMS1(h))); h = h + drop(W_down(silu(W_gate u) * W_up u)), u = RMS2(h)
  *          out = RMSf(h); no biases anywhere, rotary positions on q and k, no position table
+ *   transfo-xl: h = drop(x); the steps are cut into segments of segmentLength (one segment by default);
+ *          per segment, per layer i: m_i = memory of layer i (memLength zero vectors at first, as
+ *          Hugging Face's init_mems), h = LN(h + drop(RelAttnMem(h, [m_i; h]))); h = LN(h + drop(W2 drop(act(W1 h))));
+ *          then m_i = last memLength steps of [m_i; input of layer i]; out = drop(concat of the segments)
  */
 import * as tf from "@tensorflow/tfjs";
 import { attentionBias, type KeyPadding } from "../attention/masks.js";
@@ -31,15 +35,16 @@ import {
   type ActivationName, type DenseParams, type ForwardState, type LayerNormParams, type RmsNormParams, type VariableFactory,
 } from "../attention/ops.js";
 import { ropeTables, ropeTransform } from "../attention/rope.js";
+import { memoryAttentionBias, memoryPositionEncoding, memoryRelativeAttention } from "../attention/transfo-xl.js";
 import {
   createRelativeAttention, relativePositionEncoding, relativeSelfAttention, relativeTwoStreamAttention, type RelativeAttentionParams,
 } from "../attention/relative.js";
 
-export type Architecture = "xlnet" | "gpt2" | "bert" | "roberta" | "electra" | "albert" | "llama";
+export type Architecture = "xlnet" | "gpt2" | "bert" | "roberta" | "electra" | "albert" | "llama" | "transfo-xl";
 /** The first three presets (transformer-layers.test.ts runs its generic checks over these). */
 export const ARCHITECTURES: readonly Architecture[] = ["xlnet", "gpt2", "bert"];
 /** The presets added for Transformers4Rec parity and the modern decoder (test/blocks/sequence/presets.test.ts). */
-export const MORE_ARCHITECTURES: readonly Architecture[] = ["roberta", "electra", "albert", "llama"];
+export const MORE_ARCHITECTURES: readonly Architecture[] = ["roberta", "electra", "albert", "llama", "transfo-xl"];
 export const ALL_ARCHITECTURES: readonly Architecture[] = [...ARCHITECTURES, ...MORE_ARCHITECTURES];
 /** Presets built from BERT's post-layer-norm encoder layer. */
 const BERT_FAMILY: ReadonlySet<Architecture> = new Set(["bert", "roberta", "electra", "albert"]);
@@ -71,6 +76,10 @@ export interface TransformerSettings {
   rmsNormEps?: number;
   /** llama: base of the rotary frequencies (default 10000). */
   ropeTheta?: number;
+  /** transfo-xl: steps of memory each layer keeps from the previous segment (default 1, Transformers4Rec's mem_len). */
+  memLength?: number;
+  /** transfo-xl: steps per segment (default: the whole sequence, one segment). */
+  segmentLength?: number;
 }
 
 /** llama's layer: RMS norms, attention without biases (rotary q/k), SwiGLU feed-forward without biases. */
@@ -149,6 +158,7 @@ export function positionTableSize(s: Pick<TransformerSettings, "architecture" | 
       return s.maxSequenceLength + 2;
     case "xlnet":
     case "llama":
+    case "transfo-xl":
       return 0;
   }
 }
@@ -178,7 +188,7 @@ export function createTransformerParams(s: TransformerSettings, make: VariableFa
   for (let i = 0; i < sets; i++) {
     const n = s.architecture === "albert" ? `shared_layer_${i}` : `layer_${i}`;
     const attention =
-      s.architecture === "xlnet"
+      s.architecture === "xlnet" || s.architecture === "transfo-xl"
         ? createRelativeAttention(make, `${n}/attention`, D, s.numHeads, std)
         : createMultiHeadAttention(make, `${n}/attention`, { dModel: D, std, outStd: residualStd, bias: true });
     params.layers.push({
@@ -209,6 +219,61 @@ function createLlamaParams(s: TransformerSettings, make: VariableFactory): Trans
     });
   }
   return { layers: [], llamaLayers, finalRmsNorm: createRmsNorm(make, "final_norm", D) };
+}
+
+/** The rows [start, start + n) of each of the B rows of a host [B, L] mask. */
+function segmentRows(valid: ArrayLike<number>, B: number, L: number, start: number, n: number): Uint8Array {
+  const out = new Uint8Array(B * n);
+  for (let b = 0; b < B; b++) for (let t = 0; t < n; t++) out[b * n + t] = valid[b * L + start + t] ? 1 : 0;
+  return out;
+}
+
+/** Transformer-XL over the segments of x (see the header); returns the concatenated outputs before the final dropout. */
+function transfoXlStack(
+  p: TransformerParams, s: TransformerSettings, x: tf.Tensor3D, opts: ForwardOptions, state: ForwardState, attn: tf.Tensor4D[],
+  mha: { numHeads: number; attentionDropout: number; returnProbs: boolean }, ff: (h: tf.Tensor, l: TransformerLayerParams) => tf.Tensor,
+): tf.Tensor {
+  const [B, L, D] = x.shape;
+  const rate = s.dropout;
+  const eps = s.layerNormEps;
+  const m = s.memLength ?? 1;
+  const segLen = Math.min(L, s.segmentLength ?? L);
+  const pad = opts.padding;
+  const valid: ArrayLike<number> | null = pad.kind === "none" ? null : pad.kind === "host" ? pad.valid : pad.valid.dataSync();
+  const h = dropout(x, rate, state);
+  // Hugging Face's init_mems: memLength zero vectors per layer, visible to every query
+  let mems: (tf.Tensor3D | null)[] = p.layers.map(() => (m > 0 ? (tf.zeros([B, m, D]) as tf.Tensor3D) : null));
+  let memValid = new Uint8Array(B * m).fill(1);
+  const outs: tf.Tensor[] = [];
+  for (let start = 0; start < L; start += segLen) {
+    const ql = Math.min(segLen, L - start);
+    const segValid = valid ? segmentRows(valid, B, L, start, ql) : null;
+    const pos = dropout(memoryPositionEncoding(ql, m + ql, D), rate, state) as tf.Tensor2D;
+    const bias = memoryAttentionBias(memValid, segValid, B, m, ql, opts.causal);
+    let hs: tf.Tensor = tf.slice(h, [0, start, 0], [B, ql, D]);
+    const hids: tf.Tensor[] = [];
+    p.layers.forEach((l, i) => {
+      hids.push(hs);
+      const a = memoryRelativeAttention(hs as tf.Tensor3D, mems[i]!, pos, l.attention as RelativeAttentionParams, bias, mha, state);
+      if (a.probs) attn.push(a.probs);
+      hs = layerNorm(tf.add(hs, dropout(a.output, rate, state)), l.attentionNorm, eps);
+      hs = layerNorm(tf.add(hs, ff(hs, l)), l.feedForwardNorm, eps);
+    });
+    outs.push(hs);
+    if (m > 0 && start + ql < L) {
+      // Transformer-XL's _update_mems: the last memLength steps of [memory; this segment's layer inputs]
+      mems = mems.map((mem, i) => tf.slice(tf.concat([mem!, hids[i]!], 1), [0, ql, 0], [B, m, D]) as tf.Tensor3D);
+      const next = new Uint8Array(B * m);
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < m; j++) {
+          const src = j + ql; // index in [memory (m); segment (ql)]
+          next[b * m + j] = src < m ? memValid[b * m + src]! : segValid ? segValid[b * ql + src - m]! : 1;
+        }
+      }
+      memValid = next;
+    }
+  }
+  return dropout(outs.length === 1 ? outs[0]! : tf.concat(outs, 1), rate, state);
 }
 
 /** SwiGLU feed-forward: W_down (silu(x W_gate) * (x W_up)); gateUp holds [W_gate | W_up]. */
@@ -290,6 +355,8 @@ export function transformerForward(
       h = tf.add(h, ff(layerNorm(h, l.feedForwardNorm, eps), l, false));
     }
     h = layerNorm(h, p.finalNorm!, eps);
+  } else if (s.architecture === "transfo-xl") {
+    h = transfoXlStack(p, s, x, opts, state, attn, mha, (hh, l) => ff(hh, l, true));
   } else if (s.architecture === "llama") {
     const rmsEps = s.rmsNormEps ?? 1e-6;
     const rope = ropeTables(L, s.dModel / s.numHeads, s.ropeTheta ?? 10000);

@@ -15,7 +15,7 @@ import type { Initializer } from "../../src/core/index.js";
 import { getMaskingScheme, type MaskResult } from "../../src/masking/index.js";
 import { permutationBiases } from "../attention/masks.js";
 import {
-  ALL_ARCHITECTURES, createTransformerParams, defaultFeedForwardSize, inputSize, maxInputLength, transformerForward,
+  createTransformerParams, defaultFeedForwardSize, inputSize, maxInputLength, transformerForward,
   type Architecture, type TransformerParams, type TransformerSettings,
 } from "./transformer-layers.js";
 
@@ -34,18 +34,11 @@ export const MASKING_BY_ARCHITECTURE: Readonly<Record<Architecture, readonly str
   electra: ["causal", "masked", "rtd"],
   albert: ["causal", "masked", "rtd"],
   llama: ["causal"],
+  "transfo-xl": ["causal"],
 };
 
 /** Presets that are causal decoders whatever the masking (causal: false is refused). */
-const DECODERS: ReadonlySet<string> = new Set(["gpt2", "llama"]);
-
-/**
- * Why `transfo-xl` is accepted by the schema but refused at build (docs/transformers.md, "transfo-xl").
- */
-export const TRANSFO_XL_NOT_SUPPORTED =
-  "architecture transfo-xl is not implemented: Transformer-XL's point is the segment-recurrence memory (hidden states of the previous segment of the same stream, kept across forward calls), " +
-  "but recblocks batches are shuffled independent sessions, so there is no previous segment to remember; Transformers4Rec's TransfoXLConfig (mem_len=1, mems never passed) only ever attends one all-zero memory slot. " +
-  "Hugging Face has also deprecated TransfoXLModel.";
+const DECODERS: ReadonlySet<string> = new Set(["gpt2", "llama", "transfo-xl"]);
 
 /** The canonical type of a masking config's type (aliases such as "plm" resolved), or the type itself. */
 function canonicalMasking(type: string | undefined): string | undefined {
@@ -54,10 +47,10 @@ function canonicalMasking(type: string | undefined): string | undefined {
 
 /**
  * A stack of transformer layers, [B, L, D_in] -> [B, L, dModel] (Transformers4Rec TransformerBlock
- * with an XLNet / GPT-2 / BERT / RoBERTa / ELECTRA / ALBERT config, plus a LLaMA-style decoder);
+ * with an XLNet / GPT-2 / BERT / RoBERTa / ELECTRA / ALBERT / Transfo-XL config, plus a LLaMA-style decoder);
  * D_in is dModel, or embeddingSize for albert/electra. The padding mask comes from the input block
  * through the CallContext ("padding-mask"); causality follows `causal`, or the preset and the
- * masking scheme when it is null (gpt2 and llama always; the others when the masking is causal).
+ * masking scheme when it is null (gpt2, llama and transfo-xl always; the others when the masking is causal).
  * The maths is in transformer-layers.ts; docs/transformers.md describes every preset.
  */
 export class TransformerBlock extends Block<TransformerConfig> {
@@ -94,17 +87,12 @@ export class TransformerBlock extends Block<TransformerConfig> {
       numHiddenGroups: c.numHiddenGroups ?? 1,
       rmsNormEps: c.rmsNormEps ?? 1e-6,
       ropeTheta: c.ropeTheta ?? 10000,
+      memLength: c.memLength ?? 1,
+      ...(c.segmentLength != null ? { segmentLength: c.segmentLength } : {}),
     };
   }
 
   computeOutputSpec(input: PortSpec, ctx: BlockContext): TensorSpec {
-    if (!(ALL_ARCHITECTURES as readonly string[]).includes(String(this.config.architecture))) {
-      throw new BlockError(`${ctx.path}/architecture`, "incompatible_config", TRANSFO_XL_NOT_SUPPORTED, {
-        received: String(this.config.architecture),
-        expected: [...ALL_ARCHITECTURES],
-        hint: "Use architecture: xlnet (relative positions, causal with causal masking) or gpt2 / llama (causal decoders) for causal LM.",
-      });
-    }
     const s = this.resolveSettings();
     this.checkPresetOptions(s, ctx);
     if (!isTensorSpec(input) || input.dtype !== "float32" || input.shape.length !== 3) {
@@ -185,6 +173,11 @@ export class TransformerBlock extends Block<TransformerConfig> {
     } else if (c.numHiddenGroups != null && c.numHiddenGroups !== 1) {
       throw new BlockError(`${ctx.path}/numHiddenGroups`, "incompatible_config", `numHiddenGroups (cross-layer sharing) is an option of albert, not ${s.architecture}.`, {
         hint: "Remove numHiddenGroups, or use architecture: albert.",
+      });
+    }
+    if (s.architecture !== "transfo-xl" && ((c.memLength != null && c.memLength !== 1) || c.segmentLength != null)) {
+      throw new BlockError(`${ctx.path}/${c.segmentLength != null ? "segmentLength" : "memLength"}`, "incompatible_config", `memLength and segmentLength (segment-recurrence memory) are options of transfo-xl, not ${s.architecture}.`, {
+        hint: "Remove them, or use architecture: transfo-xl.",
       });
     }
     if (s.architecture === "llama" && s.dModel % s.numHeads === 0 && (s.dModel / s.numHeads) % 2 !== 0) {

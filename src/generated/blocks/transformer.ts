@@ -5,7 +5,7 @@
  */
 
 /**
- * A stack of transformer layers over a sequence of interaction embeddings [batch, length, D_in] -> [batch, length, dModel], with a padding mask taken from the input. Presets follow Hugging Face's models as Transformers4Rec configures them: `xlnet` (Transformers4Rec's default body: relative positional attention, post-layer-norm), `gpt2` (causal, learned absolute positions, pre-layer-norm), `bert`, `roberta`, `electra` (bidirectional, learned absolute positions, post-layer-norm), `albert` (BERT layers with cross-layer parameter sharing and factorised embeddings), plus `llama`, a modern pre-norm causal decoder (RMSNorm, rotary positions, SwiGLU, no biases). `transfo-xl` is recognised but refused (see docs/transformers.md). D_in is dModel, or embeddingSize for albert/electra.
+ * A stack of transformer layers over a sequence of interaction embeddings [batch, length, D_in] -> [batch, length, dModel], with a padding mask taken from the input. Presets follow Hugging Face's models as Transformers4Rec configures them: `xlnet` (Transformers4Rec's default body: relative positional attention, post-layer-norm), `gpt2` (causal, learned absolute positions, pre-layer-norm), `bert`, `roberta`, `electra` (bidirectional, learned absolute positions, post-layer-norm), `albert` (BERT layers with cross-layer parameter sharing and factorised embeddings), plus `llama`, a modern pre-norm causal decoder (RMSNorm, rotary positions, SwiGLU, no biases). `transfo-xl` is Transformer-XL (causal, relative positions, segment-recurrence memory). D_in is dModel, or embeddingSize for albert/electra.
  */
 export interface TransformerConfig {
   /**
@@ -17,7 +17,7 @@ export interface TransformerConfig {
    */
   name?: string;
   /**
-   * Architecture preset (docs/transformers.md). `xlnet`: XLNet's content stream with relative sinusoidal position encodings, r_w_bias/r_r_bias terms and rel_shift, post-layer-norm (Transformers4Rec's default body; masked, causal, permutation or rtd masking). `gpt2`: learned absolute positions, pre-layer-norm with a final layer norm, causal (causal masking). `bert`: learned absolute positions added to the input then layer norm, post-layer-norm, bidirectional (masked LM, rtd). `roberta`: bert with RoBERTa's position offset (rows 1..L of the table; same computation as bert up to which row holds which position). `electra`: bert with embeddings of size embeddingSize projected to dModel when they differ (identical to bert when they do not). `albert`: bert layers whose weights are shared across all numLayers layers (numHiddenGroups sets), input of size embeddingSize always projected to dModel, no dropout after the feed-forward. `llama`: pre-norm causal decoder with RMSNorm, rotary position embeddings on queries and keys, SwiGLU feed-forward, no biases, no position table (causal masking). `transfo-xl`: not implemented; refused at build with the reason (segment-recurrence memory has no meaning over shuffled independent sessions).
+   * Architecture preset (docs/transformers.md). `xlnet`: XLNet's content stream with relative sinusoidal position encodings, r_w_bias/r_r_bias terms and rel_shift, post-layer-norm (Transformers4Rec's default body; masked, causal, permutation or rtd masking). `gpt2`: learned absolute positions, pre-layer-norm with a final layer norm, causal (causal masking). `bert`: learned absolute positions added to the input then layer norm, post-layer-norm, bidirectional (masked LM, rtd). `roberta`: bert with RoBERTa's position offset (rows 1..L of the table; same computation as bert up to which row holds which position). `electra`: bert with embeddings of size embeddingSize projected to dModel when they differ (identical to bert when they do not). `albert`: bert layers whose weights are shared across all numLayers layers (numHiddenGroups sets), input of size embeddingSize always projected to dModel, no dropout after the feed-forward. `llama`: pre-norm causal decoder with RMSNorm, rotary position embeddings on queries and keys, SwiGLU feed-forward, no biases, no position table (causal masking). `transfo-xl`: Transformer-XL, causal, relative sinusoidal positions with r_w_bias/r_r_bias, post-layer-norm, a memory of memLength steps per layer (zeros at the start of every sequence, as Transformers4Rec runs it) carried from segment to segment when segmentLength cuts the sequence (causal masking).
    */
   architecture?: "xlnet" | "gpt2" | "bert" | "roberta" | "electra" | "albert" | "llama" | "transfo-xl";
   /**
@@ -76,4 +76,12 @@ export interface TransformerConfig {
    * llama only: base of the rotary position embedding frequencies; the pair (i, i + dHead/2) of each query and key head is rotated by the angle position / ropeTheta^(2i / dHead) (Hugging Face LlamaConfig's rope_theta).
    */
   ropeTheta?: number;
+  /**
+   * transfo-xl only: number of steps of memory each layer attends besides its segment (Hugging Face's mem_len). The memory starts as memLength zero vectors at the start of every sequence (Hugging Face's init_mems, what Transformers4Rec's mem_len=1 amounts to) and, when segmentLength cuts the sequence, holds the last memLength layer inputs of the previous segments. 0: no memory. null means 1 (Transformers4Rec's value).
+   */
+  memLength?: number | null;
+  /**
+   * transfo-xl only: steps per segment. The sequence is processed segment by segment, each attending its own steps and the memory (segment-level recurrence within a session, gradients flow through the memory). null means one segment holding the whole sequence (Transformers4Rec's behaviour).
+   */
+  segmentLength?: number | null;
 }

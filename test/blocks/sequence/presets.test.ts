@@ -48,7 +48,7 @@ const perturbFrom = (x: tf.Tensor3D, from: number) =>
 const count = (made: Map<string, tf.Variable>) => [...made.values()].reduce((n, v) => n + v.size, 0);
 
 describe.each(MORE_ARCHITECTURES)("%s preset", (arch) => {
-  const causalByDefault = arch === "llama";
+  const causalByDefault = arch === "llama" || arch === "transfo-xl";
   const dIn = inputSize(settings(arch));
 
   it("maps [B, L, D_in] to [B, L, dModel] without leaking tensors", () => {
@@ -362,9 +362,67 @@ describe("preset configuration errors", () => {
     expect(spec({ architecture: "llama", maxSequenceLength: 2 }, 8).shape).toEqual([null, 6, 8]);
   });
 
-  it("transfo-xl is refused with the reason", () => {
-    const e = err(() => spec({ architecture: "transfo-xl" }, 8, { type: "causal" }));
-    expect([e.code, e.path]).toEqual(["incompatible_config", "/model/body/0/architecture"]);
-    expect(e.issues[0]!.message).toMatch(/segment-recurrence memory/);
+  it("transfo-xl is a causal decoder; its memory options belong to it only", () => {
+    expect(spec({ architecture: "transfo-xl", maxSequenceLength: 2 }, 8, { type: "causal" }).shape).toEqual([null, 6, 8]);
+    const e = err(() => spec({ architecture: "transfo-xl" }, 8, { type: "masked" }));
+    expect([e.code, e.path]).toEqual(["incompatible_masking", "/model/body/0/architecture"]);
+    const e2 = err(() => spec({ architecture: "xlnet", segmentLength: 2 }, 8));
+    expect([e2.code, e2.path]).toEqual(["incompatible_config", "/model/body/0/segmentLength"]);
+  });
+});
+
+describe("transfo-xl: relative positions and segment-recurrence memory", () => {
+  it("the memory slots take part in attention (memLength 0 vs 1, same weights)", () => {
+    const s1 = settings("transfo-xl"), s0 = settings("transfo-xl", { memLength: 0 });
+    const { params } = build(s1);
+    const x = input(13);
+    expect(maxDiff(fwd(params, s1, x, true).flat(2), fwd(params, s0, x, true).flat(2))).toBeGreaterThan(1e-4);
+  });
+
+  it("one layer, segments of 3 with a memory of 3: the second segment sees exactly steps 0..5 at their true distances", () => {
+    const seg = settings("transfo-xl", { numLayers: 1, segmentLength: 3, memLength: 3 });
+    const whole = settings("transfo-xl", { numLayers: 1, memLength: 0 });
+    const { params } = build(seg);
+    const x = input(14);
+    const a = fwd(params, seg, x, true), b = fwd(params, whole, x, true);
+    for (let r = 0; r < B; r++) {
+      for (let t = 3; t < L; t++) expect(maxDiff(a[r]![t]!, b[r]![t]!)).toBeLessThan(1e-5);
+      // the first segment attends the three zero memory slots instead
+      expect(maxDiff(a[r]![1]!, b[r]![1]!)).toBeGreaterThan(1e-5);
+    }
+  });
+
+  it("segment recurrence carries information across segments only through the memory", () => {
+    const x = input(15);
+    const xp = perturbFrom(x, 0);
+    // only step 0 changed
+    const x0 = tf.tensor3d(rows(x).map((row, b) => row.map((step, t) => (t === 0 ? rows(xp)[b]![0]! : step))));
+    for (const memLength of [0, 2]) {
+      const s = settings("transfo-xl", { segmentLength: 2, memLength });
+      const { params } = build(s);
+      const a = fwd(params, s, x, true), b = fwd(params, s, x0, true);
+      const moved = maxDiff(a[0]![4]!, b[0]![4]!);
+      if (memLength === 0) expect(moved).toBeLessThan(1e-6);
+      else expect(moved).toBeGreaterThan(1e-4); // step 0 -> memory of segment 1 (layer 0) -> memory of segment 2 (layer 1) -> step 4
+    }
+  });
+
+  it("padding with segments and memory: real outputs do not depend on padding contents, right or left", () => {
+    const s = settings("transfo-xl", { segmentLength: 2, memLength: 2, numLayers: 2 });
+    const { params } = build(s);
+    for (const side of ["right", "left"] as const) {
+      const valid = validFromLengths([6, 3, 1], L, side);
+      const x = input(16);
+      const xPad = tf.tensor3d(rows(x).map((row, b) => row.map((step, t) => (valid[b * L + t] ? step : step.map((z) => -5 * z + 2)))));
+      const a = fwd(params, s, x, true, { kind: "host", valid }), p = fwd(params, s, xPad, true, { kind: "tensor", valid: tf.tensor2d(Array.from(valid), [B, L]) });
+      for (let r = 0; r < B; r++) for (let t = 0; t < L; t++) if (valid[r * L + t]) expect(maxDiff(a[r]![t]!, p[r]![t]!)).toBeLessThan(1e-5);
+    }
+  });
+
+  it("has XLNet's weights per layer and no position table", () => {
+    const { params, made } = build(settings("transfo-xl"));
+    expect(params.positions).toBeUndefined();
+    expect(made.size).toBe(2 * (2 + 3 + 4 + 4));
+    expect(maxInputLength(settings("transfo-xl"))).toBe(Infinity);
   });
 });
