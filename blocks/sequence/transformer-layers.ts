@@ -1,7 +1,7 @@
 /**
  * The transformer presets as plain functions: parameters (a struct of tf.Variables) and a forward
  * pass over [B, L, dModel]. The maths follows Hugging Face's models as Transformers4Rec builds them
- * (inputs_embeds in, last hidden state out); docs/blocks/transformer.md lists the differences.
+ * (inputs_embeds in, last hidden state out); docs/transformers.md lists the differences.
  *
  *   xlnet: h = drop(x); pos = drop(relative encodings)
  *          per layer: h = LN(h + drop(RelAttn(h, pos))); h = LN(h + drop(W2 drop(act(W1 h))))
