@@ -5,11 +5,15 @@
  *   recblocks.js (+ .map)        ESM bundle: TF.js, the wasm backend, every block, the loader, the recommender
  *   tfjs-backend-wasm*.wasm      the wasm binaries, fetched by the bundle from its own folder
  *
+ * "@tensorflow/tfjs" resolves to tfjs-core + the cpu backend (+ webgl with --with-webgl): src/ and
+ * blocks/ use only tfjs-core's API, so tfjs-layers, tfjs-converter and tfjs-data stay out (a name the
+ * slim module lacks fails the build). The wasm backend comes from src/browser/index.ts.
+ *
  * Node built-ins that src/ imports (node:fs, node:path, ...) resolve to src/browser/shims/: a
  * read-only in-memory file system holding the block schemas (so block defaults come from the same
  * schemas as in Node) and a package.json; every other built-in function throws when called.
  *
- *   node scripts/build-browser.mjs [--outdir DIR] [--no-minify] [--quiet]
+ *   node scripts/build-browser.mjs [--outdir DIR] [--no-minify] [--with-webgl] [--quiet]
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
@@ -94,7 +98,32 @@ const nodeBuiltinsPlugin = {
   },
 };
 
-export async function buildBrowser({ outdir = join(root, "examples", "browser", "dist"), minify = true, quiet = false } = {}) {
+/** esbuild plugin: "@tensorflow/tfjs" -> tfjs-core + backend-cpu (+ backend-webgl). */
+function slimTfjsPlugin(webgl) {
+  return {
+    name: "recblocks-slim-tfjs",
+    setup(build) {
+      build.onResolve({ filter: /^@tensorflow\/tfjs$/ }, () => ({ path: "@tensorflow/tfjs", namespace: "slim-tfjs" }));
+      build.onLoad({ filter: /.*/, namespace: "slim-tfjs" }, () => ({
+        // what @tensorflow/tfjs's index does, less layers/converter/data
+        contents: [
+          'import "@tensorflow/tfjs-core";',
+          'import "@tensorflow/tfjs-core/dist/register_all_gradients";',
+          'import "@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops";',
+          'export * from "@tensorflow/tfjs-core";',
+          'import { version_core } from "@tensorflow/tfjs-core";',
+          'import { version_cpu } from "@tensorflow/tfjs-backend-cpu";',
+          webgl ? 'import { version_webgl } from "@tensorflow/tfjs-backend-webgl";' : "",
+          `export const version = { "tfjs-core": version_core, "tfjs-backend-cpu": version_cpu${webgl ? ', "tfjs-backend-webgl": version_webgl' : ""} };`,
+        ].join("\n"),
+        loader: "js",
+        resolveDir: root,
+      }));
+    },
+  };
+}
+
+export async function buildBrowser({ outdir = join(root, "examples", "browser", "dist"), minify = true, webgl = false, quiet = false } = {}) {
   outdir = resolve(outdir);
   mkdirSync(outdir, { recursive: true });
   const started = Date.now();
@@ -112,8 +141,12 @@ export async function buildBrowser({ outdir = join(root, "examples", "browser", 
     metafile: true,
     logLevel: quiet ? "error" : "warning",
     define: { __RECBLOCKS_EMBEDDED_FILES__: JSON.stringify(embeddedFiles()) },
-    plugins: [nodeBuiltinsPlugin],
+    plugins: [slimTfjsPlugin(webgl), nodeBuiltinsPlugin],
   });
+  const undefinedImports = result.warnings.filter((w) => w.id === "import-is-undefined");
+  if (undefinedImports.length) {
+    throw new Error(`the browser bundle uses names its modules do not export (is a tfjs-layers/converter/data API used in src/?):\n${undefinedImports.map((w) => `  ${w.location?.file}:${w.location?.line}: ${w.text}`).join("\n")}`);
+  }
   const wasmDir = join(root, "node_modules", "@tensorflow", "tfjs-backend-wasm", "dist");
   const wasm = readdirSync(wasmDir).filter((f) => f.endsWith(".wasm"));
   for (const f of wasm) copyFileSync(join(wasmDir, f), join(outdir, f));
@@ -141,7 +174,7 @@ if (process.argv[1] && pathToFileURL(resolve(process.argv[1])).href === import.m
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  buildBrowser({ outdir: opt("--outdir"), minify: !args.includes("--no-minify"), quiet: args.includes("--quiet") }).catch((e) => {
+  buildBrowser({ outdir: opt("--outdir"), minify: !args.includes("--no-minify"), webgl: args.includes("--with-webgl"), quiet: args.includes("--quiet") }).catch((e) => {
     process.stderr.write(`${e?.stack ?? e}\n`);
     process.exit(1);
   });

@@ -5,4 +5,4 @@ export interface StartedServer {
   url: string;
   close(): Promise<void>;
 }
-export function startServer(opts?: { root?: string; mounts?: Record<string, string>; host?: string; port?: number; log?: boolean }): Promise<StartedServer>;
+export function startServer(opts?: { root?: string; mounts?: Record<string, string>; host?: string; port?: number; log?: boolean; isolate?: boolean }): Promise<StartedServer>;

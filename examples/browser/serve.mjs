@@ -3,7 +3,10 @@
  * A tiny static server for the browser example: serves this folder (index.html, app.js, dist/) and
  * mounts a model directory at /model/ so the page's default ?model=./model/ finds it.
  *
- *   node examples/browser/serve.mjs <model-dir> [--port 8080] [--host 127.0.0.1]
+ *   node examples/browser/serve.mjs <model-dir> [--port 8080] [--host 127.0.0.1] [--isolate] [--log]
+ *
+ * --isolate sends the cross-origin isolation headers (COOP/COEP), which let the wasm backend run
+ * multi-threaded; --log prints one line per request.
  *
  * Also used by test/browser/browser.test.ts (startServer).
  */
@@ -36,7 +39,7 @@ function inside(root, urlPath) {
  * Starts the server. `mounts` maps URL prefixes ("/model/") to folders; everything else comes from
  * `root` (this folder by default). Resolves to {url, port, close()}.
  */
-export function startServer({ root = dirname(fileURLToPath(import.meta.url)), mounts = {}, host = "127.0.0.1", port = 0, log = false } = {}) {
+export function startServer({ root = dirname(fileURLToPath(import.meta.url)), mounts = {}, host = "127.0.0.1", port = 0, log = false, isolate = false } = {}) {
   const table = Object.entries(mounts)
     .map(([prefix, dir]) => [prefix.endsWith("/") ? prefix : prefix + "/", resolve(dir)])
     .sort((a, b) => b[0].length - a[0].length);
@@ -58,9 +61,11 @@ export function startServer({ root = dirname(fileURLToPath(import.meta.url)), mo
       "content-type": TYPES[extname(file)] ?? "application/octet-stream",
       "content-length": statSync(file).size,
       "cache-control": "no-cache",
+      // cross-origin isolation lets the wasm backend use SharedArrayBuffer, hence threads
+      ...(isolate ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" } : {}),
     });
     if (req.method === "HEAD") res.end();
-    else createReadStream(file).pipe(res);
+    else createReadStream(file).on("error", () => res.destroy()).pipe(res);
   });
   return new Promise((resolveStart, reject) => {
     server.once("error", reject);
@@ -83,11 +88,11 @@ if (process.argv[1] && pathToFileURL(resolve(process.argv[1])).href === import.m
   };
   const modelDir = args.find((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--")));
   if (!modelDir || !existsSync(join(modelDir, "model.json"))) {
-    process.stderr.write("usage: node examples/browser/serve.mjs <model-dir (holds model.json)> [--port 8080] [--host 127.0.0.1]\n");
+    process.stderr.write("usage: node examples/browser/serve.mjs <model-dir (holds model.json)> [--port 8080] [--host 127.0.0.1] [--isolate] [--log]\n");
     process.exit(2);
   }
   const here = dirname(fileURLToPath(import.meta.url));
   if (!existsSync(join(here, "dist", "recblocks.js"))) process.stderr.write("warning: examples/browser/dist/recblocks.js is missing; run `npm run build:browser` first\n");
-  const s = await startServer({ mounts: { "/model/": modelDir }, host: opt("--host", "127.0.0.1"), port: Number(opt("--port", "8080")), log: args.includes("--log") });
+  const s = await startServer({ mounts: { "/model/": modelDir }, host: opt("--host", "127.0.0.1"), port: Number(opt("--port", "8080")), log: args.includes("--log"), isolate: args.includes("--isolate") });
   process.stdout.write(`serving ${here} and the model ${resolve(modelDir)} at /model/\nopen ${s.url}\n`);
 }

@@ -29,7 +29,10 @@ export { tf };
 export type BrowserBackend = "wasm" | "webgl" | "cpu";
 
 export interface BackendOptions {
-  /** "auto" (default): wasm, else cpu. "webgl" only on request (GPU float precision may differ from Node's). */
+  /**
+   * "auto" (default): wasm, else cpu. "webgl" only on request and only in a bundle built with
+   * --with-webgl (GPU float precision may differ from Node's).
+   */
   backend?: "auto" | BrowserBackend;
   /**
    * Where the wasm binaries (tfjs-backend-wasm*.wasm) are: a folder URL ending in "/" or a map of
@@ -86,6 +89,7 @@ async function wasmFlags(): Promise<{ simd?: boolean; multithread?: boolean }> {
 }
 
 async function tryBackend(name: BrowserBackend, opts: BackendOptions): Promise<string | undefined> {
+  if (!tf.findBackendFactory(name)) return `the ${name} backend is not in this bundle${name === "webgl" ? " (build it with `node scripts/build-browser.mjs --with-webgl`)" : ""}`;
   try {
     if (name === "wasm") {
       const paths = opts.wasmPaths ?? bundleDir();

@@ -8,7 +8,7 @@
  * browser.png, the screenshot).
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -87,7 +87,9 @@ async function ask(page: Page, session: string, k: number, excludeSeen: boolean)
   await page.fill("#k", String(k));
   await page.setChecked("#exclude-seen", excludeSeen);
   await page.click("#recommend");
-  await page.waitForFunction((n) => Number(document.body.dataset.answered ?? 0) > n, before);
+  await page.waitForFunction((n) => Number(document.body.dataset.answered ?? 0) > n || document.getElementById("status")!.className === "error", before);
+  const status = await page.$eval("#status", (e) => (e.className === "error" ? e.textContent : null));
+  expect(status, "the page says").toBeNull();
   return page.evaluate(() => {
     const rows = Array.from(document.querySelectorAll<HTMLTableRowElement>("#results tr"));
     const unk = document.getElementById("unknown")!;
@@ -191,6 +193,24 @@ describe.skipIf(!haveChromium)("browser: the example page answers as Node does",
     expectSame(await ask(page, session.join(","), 10, true), node.recommend({ items: session, k: 10, excludeSeen: true }));
     expect(pageErrors).toEqual([]);
     await page.close();
+  }, 60_000);
+
+  it("falls back to cpu when the wasm binaries cannot be fetched", async () => {
+    const bare = join(tmp, "dist-no-wasm");
+    mkdirSync(bare);
+    copyFileSync(join(tmp, "dist", "recblocks.js"), join(bare, "recblocks.js"));
+    const s2 = await startServer({ root: join(ROOT, "examples", "browser"), mounts: { "/model/": modelDir, "/dist/": bare } });
+    try {
+      const page = await browser.newPage();
+      await page.goto(s2.url);
+      await page.waitForFunction(() => document.body.dataset.ready === "1" || document.body.dataset.error === "1", undefined, { timeout: 30_000 });
+      expect(await page.textContent("#backend")).toMatch(/^cpu — wasm unavailable/);
+      const session = ["8", "1", "30"];
+      expectSame(await ask(page, session.join(","), 5, false), node.recommend({ items: session, k: 5 }));
+      await page.close();
+    } finally {
+      await s2.close();
+    }
   }, 60_000);
 
   it("says clearly when the model directory is not there", async () => {
