@@ -15,7 +15,7 @@ import {
   MORE_ARCHITECTURES, createTransformerParams, defaultFeedForwardSize, inputSize, layerSchedule, maxInputLength, swiGlu, transformerForward,
   type Architecture, type TransformerParams, type TransformerSettings,
 } from "../../../blocks/sequence/transformer-layers.js";
-import { BlockContext, BlockError, CallContext } from "../../../src/core/index.js";
+import { BlockContext, BlockError, CallContext, createBlock } from "../../../src/core/index.js";
 import { Rng } from "../../../src/engine/random.js";
 import { mulberry32 } from "../../../src/masking/index.js";
 
@@ -117,6 +117,26 @@ describe.each(MORE_ARCHITECTURES)("%s preset", (arch) => {
       }
     });
   }
+
+  it("getConfig round-trips through createBlock: same weight names, same seed, same outputs", () => {
+    const config = { architecture: arch, name: "enc", dModel: D, numHeads: 2, numLayers: 2, maxSequenceLength: L, initializerRange: 0.3, ...(dIn !== D ? { embeddingSize: dIn } : {}) };
+    const make = (c: Record<string, unknown>) => {
+      const b = createBlock(c as never) as TransformerBlock;
+      const ctx = new BlockContext({ rng: mulberry32(5), path: "/model/body/0" });
+      ctx.set("masking", { type: causalByDefault ? "causal" : "masked" });
+      b.build({ shape: [null, null, dIn], dtype: "float32" }, ctx);
+      return b;
+    };
+    const a = make({ type: "transformer", ...config });
+    const b = make(a.getConfig() as never);
+    expect(b.getConfig()).toEqual(a.getConfig());
+    expect([...b.namedVariables().keys()]).toEqual([...a.namedVariables().keys()]);
+    const x = input(17, dIn);
+    const run = (blk: TransformerBlock) => Array.from(tf.tidy(() => (blk.call(x, new CallContext({ mode: "eval", rng: mulberry32(1) })) as tf.Tensor).dataSync()));
+    expect(maxDiff(run(a), run(b))).toBe(0);
+    a.dispose();
+    b.dispose();
+  });
 
   it("gradients reach every weight and the input (training, with dropout and padding)", () => {
     const s = settings(arch, { dropout: 0.1, numLayers: 3 });
