@@ -118,6 +118,18 @@ describe.each(MORE_ARCHITECTURES)("%s preset", (arch) => {
     });
   }
 
+  it("dropout: only in training, reproducible from the seed", () => {
+    const s = settings(arch);
+    const { params } = build(s);
+    const x = input(18, dIn);
+    const run = (training: boolean, seed: number) =>
+      Array.from(tf.tidy(() => transformerForward(params, s, x, { padding: { kind: "none" }, causal: causalByDefault }, { training, rng: new Rng(seed) }).output).dataSync());
+    expect(run(false, 1)).toEqual(run(false, 2));
+    expect(run(true, 7)).toEqual(run(true, 7));
+    expect(maxDiff(run(true, 7), run(true, 8))).toBeGreaterThan(1e-3);
+    expect(maxDiff(run(true, 7), run(false, 7))).toBeGreaterThan(1e-3);
+  });
+
   it("getConfig round-trips through createBlock: same weight names, same seed, same outputs", () => {
     const config = { architecture: arch, name: "enc", dModel: D, numHeads: 2, numLayers: 2, maxSequenceLength: L, initializerRange: 0.3, ...(dIn !== D ? { embeddingSize: dIn } : {}) };
     const make = (c: Record<string, unknown>) => {
