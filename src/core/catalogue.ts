@@ -47,6 +47,27 @@ export function softmaxCrossEntropyWithBackprop(logits: tf.Tensor2D, labels: tf.
   });
 }
 
+/** The smallest normal float32: -log of it (87.3) caps a row's reported cross-entropy. */
+export const FLT_MIN = 1.1754944e-38;
+
+/** x[i, labels[i]] for each row i of x [N, C] (a gather on the flat tensor). */
+export function pickRows(x: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const [N, C] = x.shape;
+    const flat = tf.add(tf.mul(tf.range(0, N, 1, "int32"), tf.scalar(C, "int32")), labels);
+    return tf.gather(tf.reshape(x, [N * C]), flat) as tf.Tensor1D;
+  });
+}
+
+/**
+ * Per-row softmax cross-entropy of scores [N, C] against class labels [N], for evaluation (no gradient):
+ * -log softmax(x)[label], one Softmax kernel (excluded columns at -1e30 contribute nothing); capped at
+ * 87.3 when the label's probability underflows float32.
+ */
+export function softmaxCrossEntropyLoss(scores: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => tf.neg(tf.log(tf.maximum(pickRows(tf.softmax(scores) as tf.Tensor2D, labels), FLT_MIN))) as tf.Tensor1D);
+}
+
 /** Rows 1..V-1 of the item table: the candidates (row 0 is padding). */
 export function candidateRows(table: tf.Tensor2D): tf.Tensor2D {
   return tf.slice(table, [1, 0], [table.shape[0] - 1, table.shape[1]]);

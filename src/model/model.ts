@@ -14,7 +14,7 @@ import {
   type TensorSpec,
 } from "../core/index.js";
 import { mulberry32, type MaskResult } from "../masking/index.js";
-import { buildCatalogue, catalogueScores, catalogueScoresTopK, softmaxCrossEntropyWithBackprop, type Catalogue } from "../core/catalogue.js";
+import { buildCatalogue, catalogueScores, catalogueScoresTopK, softmaxCrossEntropyLoss, type Catalogue } from "../core/catalogue.js";
 import { RankingMetrics, type RankingMetricName } from "../metrics/index.js";
 import { checkPermutationBody, maskingTypeOf, ReplacedItemDiscriminator, type RtdLossParts } from "./rtd.js";
 
@@ -343,7 +343,7 @@ export class Model {
           // scores of items 1..V-1 (+ rounding columns at -1e30), a blocked top-k, and the loss from the same scores
           const scores = catalogueScores(q, cat);
           const top = catalogueScoresTopK(scores, cat, K);
-          const l = withLoss ? tf.sum(softmaxCrossEntropyWithBackprop(scores, tf.sub(tf.tensor1d(labels, "int32"), tf.scalar(1, "int32")) as tf.Tensor1D).loss) : undefined;
+          const l = withLoss ? tf.sum(softmaxCrossEntropyLoss(scores, tf.sub(tf.tensor1d(labels, "int32"), tf.scalar(1, "int32")) as tf.Tensor1D)) : undefined;
           return [top.ids, l] as const;
         }
         const logits = this.task.call(x, ctx) as tf.Tensor2D;
