@@ -85,3 +85,28 @@ describe("recblocks train / evaluate / recommend", () => {
     expect(() => execFileSync("ls", [join(tmp, "badrun")], { stdio: "ignore" })).toThrow();
   });
 });
+
+describe("recblocks recommend on an ALS model", () => {
+  it("--user for a known user, and --items folds a new user in: their items are known, not reported as unknown", () => {
+    const recipe = readFileSync(join(ROOT, "recipes", "als.yaml"), "utf8")
+      .replace("builtin:synthetic?sessions=2000&items=1000&seed=7", "builtin:synthetic?sessions=300&items=120&seed=5")
+      .replace("iterations: 15", "iterations: 4");
+    writeFileSync(join(tmp, "als-small.yaml"), recipe);
+    const t = cli(["train", "als-small.yaml", "--out", "alsrun", "--json"]);
+    expect(t.status, t.stderr).toBe(0);
+    const user = cli(["recommend", "alsrun/model", "--user", "u1", "-k", "5", "--json"]);
+    const known = user.status === 0 ? (lastJson(user.stdout) as { items: string[] }) : undefined;
+    // the synthetic users are u1.. or 1..: take whichever the model knows
+    const u = known ? "u1" : "1";
+    const r = known ? user : cli(["recommend", "alsrun/model", "--user", u, "-k", "5", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const a = lastJson(r.stdout) as { items: string[]; unknownItems: string[] };
+    expect(a.items).toHaveLength(5);
+    const fold = cli(["recommend", "alsrun/model", "--items", a.items.slice(0, 3).join(","), "-k", "5", "--json"]);
+    expect(fold.status, fold.stderr).toBe(0);
+    const b = lastJson(fold.stdout) as { items: string[]; unknownItems: string[] };
+    expect(b.unknownItems).toEqual([]);
+    expect(b.items).toHaveLength(5);
+    for (const i of a.items.slice(0, 3)) expect(b.items, "already-liked items are filtered").not.toContain(i);
+  });
+});
