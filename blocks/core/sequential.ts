@@ -2,13 +2,27 @@ import {
   Block,
   BlockError,
   createBlock,
+  formatSpec,
+  isTensorSpec,
   type BlockConfig,
   type BlockContext,
   type BlockInput,
   type BlockOutput,
   type CallContext,
   type PortSpec,
+  type TensorSpec,
 } from "../../src/core/index.js";
+
+/** True when two specs can describe the same tensors (same dtype and rank; null dims match any size). */
+function compatible(a: PortSpec, b: PortSpec): boolean {
+  if (isTensorSpec(a) || isTensorSpec(b)) {
+    if (!isTensorSpec(a) || !isTensorSpec(b)) return false;
+    return a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((d, i) => d === null || b.shape[i] === null || d === b.shape[i]);
+  }
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && compatible(a[k] as TensorSpec, b[k] as TensorSpec));
+}
 
 /** Config of `sequential` (schemas/blocks/sequential.schema.json). */
 export interface SequentialConfig {
@@ -39,7 +53,7 @@ export class SequentialBlock extends Block<SequentialConfig> {
   computeOutputSpec(input: PortSpec, ctx: BlockContext): PortSpec {
     let spec = input;
     this.blocks.forEach((b, i) => {
-      spec = b.built ? b.outputSpec! : b.computeOutputSpec(spec, ctx.child("blocks", i));
+      spec = b.built ? SequentialBlock.builtOutput(b, spec, ctx.child("blocks", i)) : b.computeOutputSpec(spec, ctx.child("blocks", i));
     });
     return spec;
   }
@@ -49,9 +63,19 @@ export class SequentialBlock extends Block<SequentialConfig> {
     let spec = input;
     this.blocks.forEach((b, i) => {
       if (!b.built) b.build(spec, ctx.child("blocks", i));
-      spec = b.outputSpec!;
+      spec = SequentialBlock.builtOutput(b, spec, ctx.child("blocks", i));
     });
     super.build(input, ctx);
+  }
+
+  /** The output spec of a child that is already built, after checking it was built for `input`. */
+  private static builtOutput(b: Block, input: PortSpec, ctx: BlockContext): PortSpec {
+    if (!compatible(b.inputSpec!, input)) {
+      throw new BlockError(ctx.path, "incompatible_input", `Block "${b.name}" (${b.config.type}) was already built for input ${formatSpec(b.inputSpec!)}, but here it gets ${formatSpec(input)}.`, {
+        hint: "Use a new block instance here, or give it the input it was built for.",
+      });
+    }
+    return b.outputSpec!;
   }
 
   override getConfig(): SequentialConfig {

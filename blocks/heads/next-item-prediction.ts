@@ -125,13 +125,15 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
       v[0] = -1e9;
       this.padMask = tf.keep(tf.tensor1d(v));
     }
-    logits = tf.add(logits, this.padMask);
-    const ce = crossEntropy(logits, labels);
+    const ce = crossEntropy(tf.add(logits, this.padMask), labels);
     const eps = this.config.labelSmoothing!;
     if (eps <= 0) return tf.mean(ce);
-    // (1-eps)·CE + eps·mean_j(-log p_j) = CE + eps·(logit_y - mean_j logit_j)
+    // (1-eps)·CE + eps·mean_j(-log p_j) = CE + eps·(logit_y - mean_j logit_j), j over the items 1..V-1
+    // (the candidates of the softmax: the padding column, at -1e9 above, is not one of them)
+    const V = logits.shape[1];
     const picked = pickPerRow(logits, labels);
-    return tf.mean(tf.add(ce, tf.mul(tf.sub(picked, tf.mean(logits, 1)), eps)));
+    const meanItems = tf.slice(logits, [0, 1], [-1, V - 1]).mean(1);
+    return tf.mean(tf.add(ce, tf.mul(tf.sub(picked, meanItems), eps)));
   }
 
   /**

@@ -103,8 +103,12 @@ export class Model {
   private _built = false;
   private exclusion: tf.Tensor1D | undefined;
   private shared = new Map<string, unknown>();
-  /** Catalogue of the item table for top-k (tied heads), rebuilt after training steps. */
-  private catalogue: { cat: Catalogue; version: number } | undefined;
+  /**
+   * Catalogue of the item table for top-k (tied heads), rebuilt after training steps and whenever the
+   * table's value changes (`assign` by an optimizer, early stopping's restore, loading or copying weights
+   * gives the variable new data: `source` is the data it was built from).
+   */
+  private catalogue: { cat: Catalogue; version: number; source: unknown } | undefined;
   /** Bumped by every trainBatch: weights may change after it, so the catalogue is stale. */
   private version = 0;
   /** rtd masking: the discriminator (training only; src/model/rtd.ts). */
@@ -324,8 +328,8 @@ export class Model {
     const ks = opts.ks ?? [20];
     const metrics = new RankingMetrics(ks, opts.metrics ?? ["ndcg", "recall", "mrr"]);
     const cat = this.itemCatalogue();
-    // candidates: items 1..V-1 with a catalogue (padding is never ranked), else every id (padding last)
-    const K = Math.min(Math.max(...ks), cat ? cat.numItems : this.numItems);
+    // candidates: items 1..V-1 (padding is never ranked: -1e9 on the plain path, so it is left out of the top-k)
+    const K = Math.min(Math.max(...ks), cat ? cat.numItems : this.numItems - 1);
     const rng = mulberry32(opts.seed ?? 1234);
     const withLoss = opts.loss !== false;
     let lossSum = 0;
@@ -374,7 +378,8 @@ export class Model {
   topK(batch: SequenceBatchLike, k: number, opts: { exclude?: (b: number) => Iterable<number>; eligible?: Uint8Array } = {}): TopKResult {
     this.requireBuilt();
     const cat = this.itemCatalogue();
-    const kk = Math.min(k, cat ? cat.numItems : this.numItems);
+    // at most the V - 1 real items: the padding id is never returned, even when k >= V
+    const kk = Math.min(k, cat ? cat.numItems : this.numItems - 1);
     const prep = this.inputs.prepare(batch, "inference", mulberry32(0));
     const positions = Model.readPositions(prep);
     if (opts.eligible && opts.eligible.length !== this.numItems) throw new Error(`Model.topK: eligible has ${opts.eligible.length} entries, expected ${this.numItems}`);
@@ -434,11 +439,12 @@ export class Model {
   private itemCatalogue(): Catalogue | undefined {
     const table = this.task.itemTable;
     if (!Model.catalogueTopK || !table || !this.task.queryRows) return undefined;
-    if (this.catalogue && this.catalogue.version === this.version && !this.catalogue.cat.matrix.isDisposed) return this.catalogue.cat;
+    const source = (table as unknown as { dataId: unknown }).dataId;
+    if (this.catalogue && this.catalogue.version === this.version && this.catalogue.source === source && !this.catalogue.cat.matrix.isDisposed) return this.catalogue.cat;
     this.catalogue?.cat.matrix.dispose();
     const cat = buildCatalogue(table);
     tf.keep(cat.matrix);
-    this.catalogue = { cat, version: this.version };
+    this.catalogue = { cat, version: this.version, source };
     return cat;
   }
 
