@@ -14,7 +14,7 @@
  * `tf.io.loadWeights(manifest, dirUrl)` reads the weights in a browser; block types must be
  * registered (import blocks/index.js) before `loadModelDir` rebuilds the graph.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { RecblocksError } from "../errors/issue.js";
@@ -177,8 +177,50 @@ export function modelDirFromFiles(where: string, files: ModelDirFiles): ModelDir
   return { model, recipe, featureSchema, vocabularies, itemColumn: mj.modelTopology.itemColumn, maxSequenceLength: mj.modelTopology.maxSequenceLength, metrics };
 }
 
-/** Loads a directory written by saveModelDir: rebuilds the blocks from the saved config and sets every weight. */
+/**
+ * Loads a directory written by saveModelDir: rebuilds the blocks from the saved config and sets every weight.
+ * The files are read again if a save swapped the directory while they were being read (see
+ * readModelDirFiles), so that model.json, vocabularies and weights.bin always come from one version.
+ */
 export function loadModelDir(dir: string): ModelDirContents {
+  return modelDirFromFiles(dir, readModelDirFiles(dir));
+}
+
+/**
+ * Reads the files of a next-item model directory (after recovering it if a save was killed mid-swap),
+ * all from one version: read again when a save swapped the directory in the meantime.
+ */
+export function readModelDirFiles(dir: string): ModelDirFiles {
+  for (let attempt = 1; ; attempt++) {
+    const before = dirIdentity(dir);
+    let files: ModelDirFiles;
+    try {
+      files = readModelDirFilesOnce(dir);
+    } catch (e) {
+      // a file vanished because a save swapped the directory while we read: read again
+      if (attempt < 10 && e instanceof RecblocksError && dirIdentity(dir) !== before) continue;
+      throw e;
+    }
+    if (attempt < 10 && dirIdentity(dir) !== before) continue;
+    return files;
+  }
+}
+
+/**
+ * Identity of the directory at `dir`: a save that swaps a new directory in changes it. Inode numbers
+ * are reused (the directory of two saves ago may come back under the same number), so the change and
+ * birth times, in nanoseconds, are part of it.
+ */
+function dirIdentity(dir: string): string {
+  try {
+    const st = statSync(dir, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.ctimeNs}:${st.birthtimeNs}`;
+  } catch {
+    return "";
+  }
+}
+
+function readModelDirFilesOnce(dir: string): ModelDirFiles {
   const format = modelDirFormat(dir);
   if (format !== NEXT_ITEM_FORMAT) throw badDir(dir, `${dir} holds a "${format}" model, not a next-item model.`);
   const modelJson = readJson(dir, "model.json") as ModelJson;
@@ -199,5 +241,5 @@ export function loadModelDir(dir: string): ModelDirContents {
   } catch {
     throw badDir(dir, `weights.bin is missing from the model directory ${dir}.`);
   }
-  return modelDirFromFiles(dir, { modelJson, featureSchema, recipe, metrics, vocabularies, weights });
+  return { modelJson, featureSchema, recipe, metrics, vocabularies, weights };
 }

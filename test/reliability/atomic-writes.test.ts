@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import "../../blocks/index.js";
 import { initEngine } from "../../src/engine/index.js";
 import { recoverDirAtomic, writeDirAtomic, writeFileAtomic } from "../../src/io/atomic.js";
-import { loadModelDir, saveModelDir } from "../../src/io/model-dir.js";
+import { loadModelDir, readModelDirFiles, saveModelDir } from "../../src/io/model-dir.js";
 import { trainRecipe } from "../../src/run/train.js";
 import { mulberry32 } from "../../src/masking/index.js";
 import { ROOT, tinyRecipe, writeRecipe } from "./helpers.js";
@@ -101,6 +101,38 @@ describe("atomic model directories under SIGKILL", () => {
     expect(seen.A + seen.B).toBe(KILLS);
     expect(seen.restored).toBe(seen.gap);
   }, 120_000);
+
+  it("a reader while another process saves in a loop always gets one whole version (never model.json of one and weights of the other)", async () => {
+    const parent = join(tmp, "concurrent");
+    mkdirSync(parent);
+    const target = join(parent, "model");
+    cpSync(dirA, target, { recursive: true });
+    const weightsB = readFileSync(join(dirB, "weights.bin"));
+    const weightsA = readFileSync(join(dirA, "weights.bin"));
+    const child = spawn(process.execPath, [saveLoop, target, dirA, dirB, "1"], { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] });
+    await new Promise((res) => child.stdout.once("data", res));
+    const READS = 300;
+    let seenA = 0;
+    let seenB = 0;
+    try {
+      for (let i = 0; i < READS; i++) {
+        const f = readModelDirFiles(target);
+        const isB = (f.metrics as { version?: string }).version === "B";
+        // the weights must belong to the version metrics.json says
+        expect(Buffer.from(f.weights as Uint8Array).equals(isB ? weightsB : weightsA), `read ${i}: metrics.json of ${isB ? "B" : "A"} with the other version's weights.bin`).toBe(true);
+        if (isB) seenB++;
+        else seenA++;
+        if (i % 50 === 0) loadModelDir(target).model.dispose();
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((r) => child.on("close", r));
+    }
+    console.log(`concurrent reads during saves: ${READS} reads, ${seenA} version A, ${seenB} version B, all whole`);
+    expect(seenA).toBeGreaterThan(0);
+    expect(seenB).toBeGreaterThan(0);
+  }, 60_000);
 
   it("a writer killed between its two renames: the reader restores the complete new copy (else the old one)", async () => {
     const parent = join(tmp, "gap");
