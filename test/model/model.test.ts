@@ -298,3 +298,34 @@ describe("model: toRecipe round trip", () => {
     b.dispose();
   });
 });
+
+describe("model: top-k", () => {
+  it("follows the item table after it is assigned outside training (no stale catalogue)", () => {
+    const model = recipeModel().build({ seed: 12 });
+    const batch = makeBatch(3, 51);
+    const before = allScores(model, batch); // caches the catalogue of the item table
+    const table = model.namedVariables().get("inputs/embeddings/item_id")!;
+    // new values for the table (as early stopping's restore or loading weights assign them)
+    tf.tidy(() => table.assign(tf.neg(table)));
+    const after = allScores(model, batch);
+    // a twin with the same weights that never cached a catalogue
+    const twin = recipeModel().build({ seed: 12 });
+    const tt = twin.namedVariables().get("inputs/embeddings/item_id")!;
+    tf.tidy(() => tt.assign(tf.neg(tt)));
+    expect(after).toEqual(allScores(twin, batch));
+    expect(after).not.toEqual(before);
+    model.dispose();
+    twin.dispose();
+  });
+
+  it("never returns the padding id, even when k >= V (tied and untied heads)", () => {
+    for (const weightTying of [true, false]) {
+      const model = recipeModel({ ...recipe, head: { type: "next-item-prediction", weightTying } }).build({ seed: 13 });
+      const top = model.topK(makeBatch(4, 52), V + 5);
+      expect(top.k).toBe(V - 1);
+      expect(Array.from(top.itemIds).includes(0)).toBe(false);
+      for (let b = 0; b < 4; b++) expect(new Set(top.itemIds.subarray(b * top.k, (b + 1) * top.k)).size).toBe(V - 1);
+      model.dispose();
+    }
+  });
+});
