@@ -21,6 +21,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   train: { summary: "train a recipe and save the model directory", load: () => import("./commands/train.js") },
   evaluate: { summary: "evaluate a saved model on data", load: () => import("./commands/evaluate.js") },
   recommend: { summary: "print top-k recommendations from a saved model", load: () => import("./commands/recommend.js") },
+  report: { summary: "write the training report (report.html) of a run directory", load: () => import("./commands/report.js") },
+  summary: { summary: "print a model's blocks, output shapes and parameter counts", load: () => import("./commands/summary.js") },
   serve: { summary: "serve a saved model over HTTP (POST /recommend, filters, hot reload)", load: () => import("./commands/serve.js") },
 };
 

@@ -17,6 +17,7 @@ import { saveModelDir } from "../io/model-dir.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { checkTrainingMemory, estimateTrainingMemory } from "../train/limits.js";
 import type { Recipe } from "../generated/recipe.js";
+import { reportAfterTraining } from "../report/report.js";
 
 export interface TrainRunOptions {
   /** Overrides data.train (a path or builtin:...). */
@@ -104,6 +105,7 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
       recipeFile, outDir: modelDir, data: opts.data, seed: opts.seed, iterations: opts.epochs, progress: stream,
     });
     writeFileAtomic(join(runDir, "summary.json"), JSON.stringify({ recipe: recipe.name, metrics: r.metrics, mostPopular: r.baseline, engine: engine.backend }, null, 2) + "\n");
+    reportAfterTraining(runDir, log);
     return { kind: "als", metrics: r.metrics, baseline: r.baseline, history: r.history, runDir, modelDir, engine };
   }
   await registerBuiltinBlocks();
@@ -164,6 +166,7 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
     });
     writeFileAtomic(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
     log(`saved model to ${modelDir}`);
+    reportAfterTraining(runDir, log);
     return { kind: "next-item", metrics, baseline, history: result.history, runDir, modelDir, engine };
   } finally {
     m.dispose();
