@@ -64,9 +64,12 @@ function listSources(dir: string): string[] {
 
 /**
  * Blanks comments (keeping string and template literals, and line breaks), so that an example in a doc
- * comment is not taken for a code. Regex literals are rare in these patterns' surroundings; a `/` is taken
- * for a regex literal start only after an operator or opening bracket.
+ * comment is not taken for a code. A `/` is taken for the start of a regex literal (whose quotes are not strings)
+ * after an operator, an opening bracket or a keyword such as `return`; elsewhere it is a division.
  */
+/** Keywords after which a `/` starts a regex literal (`return /x/.test(s)`), not a division. */
+const REGEX_AFTER_WORD = /(?:^|[^\w$.])(?:return|typeof|case|yield|await|in|of|void|delete|instanceof|new|else|do|throw)\s*$/;
+
 function stripComments(src: string): string {
   let out = "";
   let i = 0;
@@ -102,7 +105,7 @@ function stripComments(src: string): string {
       lastSignificant = c;
       continue;
     }
-    if (c === "/" && (lastSignificant === "" || "(,=:[!&|?{};+-*%<>~^".includes(lastSignificant))) {
+    if (c === "/" && (lastSignificant === "" || "(,=:[!&|?{};+-*%<>~^".includes(lastSignificant) || REGEX_AFTER_WORD.test(out.slice(-16)))) {
       // a regex literal
       const start = i;
       i++;
