@@ -448,6 +448,47 @@ export class Model {
     return cat;
   }
 
+  /**
+   * The input block's item-id embedding table as host values [rows = item-id cardinality, dim]: row i is
+   * dense item id i (row 0 = padding; row 1 = OOV when the vocabulary has one). src/export maps rows to raw ids.
+   */
+  itemEmbeddings(): { rows: number; dim: number; values: Float32Array } {
+    this.requireBuilt();
+    const table = (this.inputs as { itemEmbeddingTable?: tf.Variable }).itemEmbeddingTable ?? this.task.itemTable;
+    if (!table) throw new Error("Model.itemEmbeddings: the input block has no item-id embedding table");
+    return { rows: table.shape[0]!, dim: table.shape[1]!, values: Float32Array.from(table.dataSync() as Float32Array) };
+  }
+
+  /**
+   * One vector per row of a batch, read where `topK` reads its prediction (inference mode: each row's
+   * last position, or masked LM's appended [MASK]). `vector: "query"` (default) is the vector the head
+   * scores: q with q · item tableᵀ = the logits (tied heads without an output bias; projection and
+   * temperature folded in), so a dot-product nearest-neighbour search over `itemEmbeddings()` gives
+   * `topK`'s ranking. Heads without that form (untied, output bias) and `vector: "hidden"` give the
+   * body's hidden state there; `scoresWithItemTable` says which one came back.
+   */
+  sessionEmbeddings(batch: SequenceBatchLike, opts: { vector?: "query" | "hidden" } = {}): { batchSize: number; dim: number; values: Float32Array; scoresWithItemTable: boolean } {
+    this.requireBuilt();
+    const prep = this.inputs.prepare(batch, "inference", mulberry32(0));
+    const positions = Model.readPositions(prep);
+    let query = false;
+    const out = tf.tidy(() => {
+      const { x, ctx } = this.runBody(prep, "inference", mulberry32(0), positions);
+      const q = opts.vector !== "hidden" && this.task.queryRows ? this.task.queryRows(x, ctx) : undefined;
+      if (q) {
+        query = true;
+        return q;
+      }
+      const h = x as tf.Tensor;
+      if (h.rank === 2) return h as tf.Tensor2D;
+      const [B, L, D] = h.shape as [number, number, number];
+      return tf.gather(tf.reshape(h, [B * L, D]), tf.tensor1d(positions, "int32")) as tf.Tensor2D;
+    });
+    const res = { batchSize: batch.batchSize, dim: out.shape[1], values: Float32Array.from(out.dataSync() as Float32Array), scoresWithItemTable: query };
+    out.dispose();
+    return res;
+  }
+
   /** Alias of topK (Transformers4Rec's predict with predict_top_k). */
   predict(batch: SequenceBatchLike, k = 100): TopKResult {
     return this.topK(batch, k);
