@@ -3,6 +3,7 @@ import { registerBlock } from "../src/core/index.js";
 import { MultiHeadAttentionBlock } from "./attention/mha-block.js";
 import { MLPBlock } from "./core/mlp.js";
 import { SequentialBlock } from "./core/sequential.js";
+import { TabularFeatures } from "./features/tabular-features.js";
 import { TabularSequenceFeatures } from "./features/tabular-sequence-features.js";
 import { NextItemPredictionTask } from "./heads/next-item-prediction.js";
 import { GRUBlock } from "./recurrent/gru.js";
@@ -15,6 +16,7 @@ registerBlock("lstm", LSTMBlock);
 registerBlock("mlp", MLPBlock);
 registerBlock("multi-head-attention", MultiHeadAttentionBlock);
 registerBlock("sequential", SequentialBlock);
+registerBlock("tabular-features", TabularFeatures);
 registerBlock("tabular-sequence-features", TabularSequenceFeatures);
 registerBlock("next-item-prediction", NextItemPredictionTask);
 registerBlock("stamp-attention", StampAttentionBlock);
@@ -30,7 +32,13 @@ export {
   type FeaturePlan,
   type ItemEmbeddings,
   type PreparedBatch,
+  type SoftEmbeddingOptions,
+  type PretrainedEmbeddingOptions,
+  type MultiHotOptions,
+  type StochasticSwapNoiseOptions,
 } from "./features/tabular-sequence-features.js";
+export { TabularFeatures, type TabularFeaturesConfig } from "./features/tabular-features.js";
+export { aggregateFeatures, bagEmbedding, softEmbedding, stochasticSwapNoise, type AggregationName } from "./features/feature-ops.js";
 export { NextItemPredictionTask, setCrossEntropy, type NextItemPredictionConfig, type CrossEntropyFn } from "./heads/next-item-prediction.js";
 export { Head } from "./heads/head.js";
 export { GRUBlock, type GRUConfig } from "./recurrent/gru.js";

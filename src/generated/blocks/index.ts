@@ -11,10 +11,11 @@ import type { MultiHeadAttentionConfig } from "./multi-head-attention.js";
 import type { NextItemPredictionConfig } from "./next-item-prediction.js";
 import type { SequentialConfig } from "./sequential.js";
 import type { StampAttentionConfig } from "./stamp-attention.js";
+import type { TabularFeaturesConfig } from "./tabular-features.js";
 import type { TabularSequenceFeaturesConfig } from "./tabular-sequence-features.js";
 import type { TransformerConfig } from "./transformer.js";
 
-export type { GruConfig, LstmConfig, MlpConfig, MultiHeadAttentionConfig, NextItemPredictionConfig, SequentialConfig, StampAttentionConfig, TabularSequenceFeaturesConfig, TransformerConfig };
+export type { GruConfig, LstmConfig, MlpConfig, MultiHeadAttentionConfig, NextItemPredictionConfig, SequentialConfig, StampAttentionConfig, TabularFeaturesConfig, TabularSequenceFeaturesConfig, TransformerConfig };
 
 /** Any block config, discriminated on `type`. */
 export type BlockConfig =
@@ -25,6 +26,7 @@ export type BlockConfig =
   | NextItemPredictionConfig
   | SequentialConfig
   | StampAttentionConfig
+  | TabularFeaturesConfig
   | TabularSequenceFeaturesConfig
   | TransformerConfig;
 

@@ -51,15 +51,74 @@ export interface TabularSequenceFeaturesConfig {
    */
   embeddingInitStd?: number;
   /**
+   * Shared embedding tables: column name -> the column whose table it uses (e.g. {prev_item_id: item_id}). The sharing column gets no table of its own; its cardinality must not exceed the owner's and its size is the owner's.
+   */
+  sharedEmbeddings?: {
+    [k: string]: string;
+  };
+  /**
+   * Pre-trained embedding tables (Transformers4Rec PretrainedEmbeddingsInitializer): categorical column name -> {path, trainable}. The table must have cardinality rows and the column's embedding size columns.
+   */
+  pretrainedEmbeddings?: {
+    [k: string]: {
+      /**
+       * File of the table: .npy (float32/float64, 2-D), .json (array of rows) or .csv (one row per line, comma-separated). Row i is the vector of id i; row 0 is the padding row (never looked up). Relative paths are resolved against the current folder.
+       */
+      path: string;
+      /**
+       * Keep training the table (true) or freeze it (false, Transformers4Rec's default).
+       */
+      trainable?: boolean;
+    };
+  };
+  /**
+   * Multi-hot (list) categorical columns: column name -> {maxValues, combiner}. Each step (or row) holds up to maxValues ids, padded with 0, embedded as a bag (Transformers4Rec EmbeddingFeatures / EmbeddingBag). The data pipeline carries one value per step, so such columns come from batches built in code (docs/inputs.md).
+   */
+  multiHot?: {
+    [k: string]: {
+      /**
+       * K, the fixed number of values per step (sequence columns: input int32 [B, L, K]) or per row (context columns: [B, K]); shorter lists are padded with 0.
+       */
+      maxValues: number;
+      /**
+       * How the embeddings of a list are combined: mean or sum over its non-zero ids (an empty list gives a zero vector).
+       */
+      combiner?: "mean" | "sum";
+    };
+  };
+  /**
    * If set, all continuous features are concatenated and passed through an MLP with these layer sizes (ReLU), giving a single feature "continuous_projection".
    *
    * @minItems 1
    */
   continuousProjection?: [number, ...number[]] | null;
   /**
-   * How the per-feature tensors become one: concatenation on the last axis in sorted feature-name order, or element-wise sum (all features must then have the same size).
+   * Soft one-hot embeddings for continuous columns (Transformers4Rec SoftEmbedding): column name -> {cardinality, dim, layerNorm}; the value x becomes sum_p softmax(x w + b)_p E_p with a learned w, b [P] and table E [P, dim]. Such a column is not part of continuousProjection.
    */
-  aggregation?: "concat" | "element-wise-sum";
+  softEmbeddings?: {
+    [k: string]: {
+      /**
+       * P, the number of embeddings the scalar is softly assigned to.
+       */
+      cardinality?: number;
+      /**
+       * Size of each embedding (the feature's size).
+       */
+      dim?: number;
+      /**
+       * Layer-normalise the soft embedding (Transformers4Rec SoftEmbeddingFeatures layer_norm=True).
+       */
+      layerNorm?: boolean;
+    };
+  };
+  /**
+   * How the per-feature tensors become one: `concat` (last axis, sorted feature-name order), `element-wise-sum` (all features the same size), `element-wise-sum-item-multi` (item-id embedding times the element-wise sum of the other features, Transformers4Rec ElementwiseSumItemMulti; see itemMultiPlusOne), or `stack` (features stacked on a new last axis in sorted name order, [B, L, D, N], Transformers4Rec StackFeatures(axis=-1); a 4-D output, so it cannot be combined with masking or dOutput).
+   */
+  aggregation?: "concat" | "element-wise-sum" | "element-wise-sum-item-multi" | "stack";
+  /**
+   * element-wise-sum-item-multi only: compute item * (1 + sum of the others), the paper's formula, instead of item * (sum of the others), Transformers4Rec's code.
+   */
+  itemMultiPlusOne?: boolean;
   /**
    * Apply a layer normalisation to each feature of size > 1 before aggregation (Transformers4Rec's "layer-norm" post transformation).
    */
@@ -68,6 +127,19 @@ export interface TabularSequenceFeaturesConfig {
    * Dropout applied to each feature before aggregation during training.
    */
   dropout?: number;
+  /**
+   * Stochastic swap noise (Transformers4Rec StochasticSwapNoise / "stochastic-swap-noise"), training only: each non-padded value of a feature is, with probability replacementProbability, replaced by a value drawn without replacement (a random permutation) from the non-padded values of that feature in the batch. Positions that are padding or [MASK] are never changed. null = off.
+   */
+  stochasticSwapNoise?: {
+    /**
+     * Probability that a non-padded value is replaced by another non-padded value of the same feature drawn from the batch.
+     */
+    replacementProbability: number;
+    /**
+     * Columns the noise applies to; null means every input feature (the item-id input included; the labels are always the original items).
+     */
+    features?: string[] | null;
+  } | null;
   /**
    * If set, the aggregated tensor is projected to this size by a dense layer with ReLU (MLPBlock([dOutput])).
    */
