@@ -6,6 +6,7 @@ import { SequentialBlock } from "./core/sequential.js";
 import { TabularFeatures } from "./features/tabular-features.js";
 import { TabularSequenceFeatures } from "./features/tabular-sequence-features.js";
 import { NextItemPredictionTask } from "./heads/next-item-prediction.js";
+import { SequenceSummaryBlock } from "./heads/sequence-summary.js";
 import { GRUBlock } from "./recurrent/gru.js";
 import { LSTMBlock } from "./recurrent/lstm.js";
 import { StampAttentionBlock } from "./sequence/stamp-attention.js";
@@ -19,6 +20,7 @@ registerBlock("sequential", SequentialBlock);
 registerBlock("tabular-features", TabularFeatures);
 registerBlock("tabular-sequence-features", TabularSequenceFeatures);
 registerBlock("next-item-prediction", NextItemPredictionTask);
+registerBlock("sequence-summary", SequenceSummaryBlock);
 registerBlock("stamp-attention", StampAttentionBlock);
 registerBlock("transformer", TransformerBlock);
 
@@ -41,6 +43,9 @@ export { TabularFeatures, type TabularFeaturesConfig } from "./features/tabular-
 export { aggregateFeatures, bagEmbedding, softEmbedding, stochasticSwapNoise, type AggregationName } from "./features/feature-ops.js";
 export { NextItemPredictionTask, setCrossEntropy, type NextItemPredictionConfig, type CrossEntropyFn } from "./heads/next-item-prediction.js";
 export { Head } from "./heads/head.js";
+export { SequenceSummaryBlock, type SequenceSummaryConfig } from "./heads/sequence-summary.js";
+export { LogUniformSampler, type NegativeSample } from "./heads/sampling.js";
+export { bprLoss, top1Loss, sampledSoftmaxLogits, firstColumnCrossEntropy, hitMask, logInclusionProbability, HIT_LOGIT } from "./heads/losses.js";
 export { GRUBlock, type GRUConfig } from "./recurrent/gru.js";
 export { LSTMBlock, type LSTMConfig } from "./recurrent/lstm.js";
 export { RecurrentBlock, type RecurrentConfig } from "./recurrent/recurrent-block.js";

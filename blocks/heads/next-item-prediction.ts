@@ -14,6 +14,8 @@ import {
 } from "../../src/core/index.js";
 import type { ItemEmbeddings } from "../features/tabular-sequence-features.js";
 import { trilinearSoftmaxLoss } from "./trilinear-ops.js";
+import { LogUniformSampler } from "./sampling.js";
+import { bprLoss, firstColumnCrossEntropy, hitMask, logInclusionProbability, sampledSoftmaxLogits, top1Loss } from "./losses.js";
 
 /** Config of `next-item-prediction` (schemas/blocks/next-item-prediction.schema.json). */
 export interface NextItemPredictionConfig {
@@ -23,6 +25,10 @@ export interface NextItemPredictionConfig {
   softmaxTemperature?: number;
   labelSmoothing?: number;
   outputBias?: boolean;
+  /** Training loss (default cross-entropy); bpr / top1 are GRU4Rec's pairwise losses. */
+  loss?: "cross-entropy" | "bpr" | "top1";
+  /** Sampled softmax in training (absent: full softmax). */
+  sampledSoftmax?: { numSamples?: number; sampler?: "log-uniform" };
 }
 
 /** Per-row cross-entropy, (logits [N, V], labels int32 [N]) -> [N]; src/engine's fused kernel plugs in here. */
@@ -72,6 +78,13 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
     const items = ctx.get<ItemEmbeddings>("item-embeddings");
     if (!items) {
       throw new BlockError(ctx.path, "missing_item_id", "next-item-prediction needs an input block with an item-id embedding table (tabular-sequence-features).");
+    }
+    const c = this.config;
+    const subset = (c.loss ?? "cross-entropy") !== "cross-entropy" || !!c.sampledSoftmax;
+    if (subset && (c.labelSmoothing ?? 0) > 0) {
+      throw new BlockError(`${ctx.path}/labelSmoothing`, "incompatible_config", `labelSmoothing applies to the full-softmax cross-entropy only, not to ${c.sampledSoftmax && (c.loss ?? "cross-entropy") === "cross-entropy" ? "sampledSoftmax" : `loss ${c.loss}`}.`, {
+        hint: "Remove labelSmoothing, or use the full softmax (no sampledSoftmax, loss: cross-entropy).",
+      });
     }
     if (!ctx.get("masking")) {
       throw new BlockError(ctx.path, "missing_masking", "next-item-prediction needs a masking scheme on the input block to know its labels.", {
@@ -167,11 +180,73 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
   trainLoss(input: BlockInput, ctx: CallContext, labels: tf.Tensor1D): tf.Scalar {
     const rows = this.rows(input, ctx);
     const c = this.config;
+    if ((c.loss ?? "cross-entropy") !== "cross-entropy" || c.sampledSoftmax) return this.subsetLoss(rows, ctx, labels);
     if (NextItemPredictionTask.fusedLoss && c.weightTying && (c.softmaxTemperature ?? 1) === 1 && !this.outBias && !((c.labelSmoothing ?? 0) > 0)) {
       const h = this.proj ? (tf.add(tf.matMul(rows, this.proj.kernel as tf.Tensor2D), this.proj.bias) as tf.Tensor2D) : rows;
       return trilinearSoftmaxLoss(h, this.items!.table as tf.Tensor2D, labels);
     }
     return this.loss(this.logits(rows), labels);
+  }
+
+  /** The sampler of `sampledSoftmax` (built on first use). */
+  private sampler: LogUniformSampler | undefined;
+
+  /** Hidden rows as the output layer sees them: projected to the item size when tied with a projection. */
+  private outputRows(rows: tf.Tensor2D): tf.Tensor2D {
+    return this.proj ? (tf.add(tf.matMul(rows, this.proj.kernel as tf.Tensor2D), this.proj.bias) as tf.Tensor2D) : rows;
+  }
+
+  /** Output vectors [S, d] (and biases [S]) of the items `ids`: rows of the item table (tied) or columns of the output matrix. */
+  private itemVectors(ids: tf.Tensor1D): { w: tf.Tensor2D; b?: tf.Tensor1D } {
+    const w = this.config.weightTying ? (tf.gather(this.items!.table, ids) as tf.Tensor2D) : (tf.transpose(tf.gather(this.outKernel!, ids, 1)) as tf.Tensor2D);
+    return { w, b: this.outBias ? (tf.gather(this.outBias, ids) as tf.Tensor1D) : undefined };
+  }
+
+  /**
+   * Scores (logits before any correction, divided by the temperature) of each row's own label, pos [N],
+   * and of the shared candidates `negIds` [S] for every row, neg [N, S].
+   */
+  subsetScores(rows: tf.Tensor2D, labels: tf.Tensor1D, negIds: tf.Tensor1D): { pos: tf.Tensor1D; neg: tf.Tensor2D } {
+    const h = this.outputRows(rows);
+    const P = this.itemVectors(labels);
+    const Nv = this.itemVectors(negIds);
+    let pos = tf.sum(tf.mul(h, P.w), 1) as tf.Tensor1D;
+    if (P.b) pos = tf.add(pos, P.b);
+    let neg = tf.matMul(h, Nv.w, false, true) as tf.Tensor2D;
+    if (Nv.b) neg = tf.add(neg, Nv.b);
+    const T = this.config.softmaxTemperature ?? 1;
+    if (T !== 1) {
+      pos = tf.div(pos, T);
+      neg = tf.div(neg, T);
+    }
+    return { pos, neg };
+  }
+
+  /**
+   * The training loss over a subset of the catalogue. Sampled softmax: `numSamples` distinct log-uniform
+   * negatives shared by the batch's rows, logits [pos - log q(pos) | neg - log q(neg)] (q: probability of
+   * being in the sample), accidental hits at -1e9, cross-entropy with target column 0. bpr / top1: the
+   * row's positive against the other rows' labels (in-batch, GRU4Rec) plus the sampled items when
+   * `sampledSoftmax` is set; negatives equal to the row's positive are left out.
+   */
+  private subsetLoss(rows: tf.Tensor2D, ctx: CallContext, labels: tf.Tensor1D): tf.Scalar {
+    const c = this.config;
+    const loss = c.loss ?? "cross-entropy";
+    let sample: { ids: Int32Array; tries: number } | undefined;
+    if (c.sampledSoftmax) {
+      this.sampler ??= new LogUniformSampler(this.numItems);
+      sample = this.sampler.sample(c.sampledSoftmax.numSamples ?? 100, ctx.rng);
+    }
+    if (loss === "cross-entropy") {
+      const negIds = tf.tensor1d(sample!.ids, "int32");
+      const { pos, neg } = this.subsetScores(rows, labels, negIds);
+      const logits = sampledSoftmaxLogits(pos, neg, hitMask(labels, negIds), logInclusionProbability(labels, this.numItems, sample!.tries), logInclusionProbability(negIds, this.numItems, sample!.tries));
+      return firstColumnCrossEntropy(logits);
+    }
+    const negIds = sample ? tf.concat([labels, tf.tensor1d(sample.ids, "int32")]) as tf.Tensor1D : labels;
+    const { pos, neg } = this.subsetScores(rows, labels, negIds);
+    const hits = hitMask(labels, negIds);
+    return loss === "bpr" ? bprLoss(pos, neg, hits) : top1Loss(pos, neg, hits);
   }
 
   /**

@@ -9,13 +9,14 @@ import type { LstmConfig } from "./lstm.js";
 import type { MlpConfig } from "./mlp.js";
 import type { MultiHeadAttentionConfig } from "./multi-head-attention.js";
 import type { NextItemPredictionConfig } from "./next-item-prediction.js";
+import type { SequenceSummaryConfig } from "./sequence-summary.js";
 import type { SequentialConfig } from "./sequential.js";
 import type { StampAttentionConfig } from "./stamp-attention.js";
 import type { TabularFeaturesConfig } from "./tabular-features.js";
 import type { TabularSequenceFeaturesConfig } from "./tabular-sequence-features.js";
 import type { TransformerConfig } from "./transformer.js";
 
-export type { GruConfig, LstmConfig, MlpConfig, MultiHeadAttentionConfig, NextItemPredictionConfig, SequentialConfig, StampAttentionConfig, TabularFeaturesConfig, TabularSequenceFeaturesConfig, TransformerConfig };
+export type { GruConfig, LstmConfig, MlpConfig, MultiHeadAttentionConfig, NextItemPredictionConfig, SequenceSummaryConfig, SequentialConfig, StampAttentionConfig, TabularFeaturesConfig, TabularSequenceFeaturesConfig, TransformerConfig };
 
 /** Any block config, discriminated on `type`. */
 export type BlockConfig =
@@ -24,6 +25,7 @@ export type BlockConfig =
   | MlpConfig
   | MultiHeadAttentionConfig
   | NextItemPredictionConfig
+  | SequenceSummaryConfig
   | SequentialConfig
   | StampAttentionConfig
   | TabularFeaturesConfig

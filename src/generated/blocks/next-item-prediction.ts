@@ -5,7 +5,7 @@
  */
 
 /**
- * Next-item prediction with a full softmax over the item catalogue (Transformers4Rec NextItemPredictionTask). Labels come from the masking scheme of the input block; padding positions are removed before the loss.
+ * Next-item prediction over the item catalogue (Transformers4Rec NextItemPredictionTask): full softmax cross-entropy by default, or sampled softmax, BPR or TOP1 in training. Labels come from the masking scheme of the input block; padding positions are removed before the loss.
  */
 export interface NextItemPredictionConfig {
   /**
@@ -32,4 +32,21 @@ export interface NextItemPredictionConfig {
    * Add a trainable per-item bias to the logits.
    */
   outputBias?: boolean;
+  /**
+   * Training loss. cross-entropy: softmax cross-entropy over the whole catalogue, or over the sampled items with `sampledSoftmax`. bpr / top1: GRU4Rec's pairwise losses, each row's positive against in-batch negatives (the targets of the other rows of the batch, as GRU4Rec) plus the shared sampled items when `sampledSoftmax` is set (no logQ correction for pairwise losses). Evaluation always ranks the whole catalogue and reports the full cross-entropy.
+   */
+  loss?: "cross-entropy" | "bpr" | "top1";
+  /**
+   * Sampled softmax in training (Transformers4Rec sampled_softmax): numSamples distinct negatives drawn per batch and shared by its rows, logQ correction of the positive and negative logits, accidental hits (a negative equal to the row's positive) removed. Evaluation always scores the whole catalogue. Absent: full softmax.
+   */
+  sampledSoftmax?: {
+    /**
+     * Number of distinct negative items per batch (all items when it is >= the number of items).
+     */
+    numSamples?: number;
+    /**
+     * How negatives are drawn. log-uniform: P(j) = log(1 + 1/j) / log(V) for item ids j = 1..V-1 (ids must be sorted by decreasing frequency, as recblocks' vocabularies are by default), drawn with replacement until numSamples distinct ids are found.
+     */
+    sampler?: "log-uniform";
+  };
 }

@@ -230,7 +230,7 @@ describe("next-item-prediction: labels from the masking, padding excluded (throu
 describe("next-item-prediction: block contract", () => {
   it("schema defaults; getConfig round-trips", () => {
     const t = new NextItemPredictionTask();
-    expect(t.config).toEqual({ type: "next-item-prediction", name: "next-item", weightTying: false, softmaxTemperature: 1, labelSmoothing: 0, outputBias: false });
+    expect(t.config).toEqual({ type: "next-item-prediction", name: "next-item", weightTying: false, softmaxTemperature: 1, labelSmoothing: 0, outputBias: false, loss: "cross-entropy" });
     const again = createBlock({ ...t.getConfig(), weightTying: true } as never);
     expect(again).toBeInstanceOf(NextItemPredictionTask);
     expect(again.getConfig()).toEqual({ ...t.getConfig(), weightTying: true });
