@@ -23,6 +23,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   recommend: { summary: "print top-k recommendations from a saved model", load: () => import("./commands/recommend.js") },
   report: { summary: "write the training report (report.html) of a run directory", load: () => import("./commands/report.js") },
   summary: { summary: "print a model's blocks, output shapes and parameter counts", load: () => import("./commands/summary.js") },
+  "train-windows": { summary: "incremental time-window training: train on window t, evaluate on t+1, average over windows", load: () => import("./commands/train-windows.js") },
   export: { summary: "export item or session embeddings (npy, jsonl, csv) for nearest-neighbour search", load: () => import("./commands/export.js") },
   serve: { summary: "serve a saved model over HTTP (POST /recommend, filters, hot reload)", load: () => import("./commands/serve.js") },
 };
