@@ -202,6 +202,8 @@ export async function trainWindows(recipeFile: string, opts: WindowsRunOptions):
   if (opts.windows !== undefined && opts.windows > cut.length - 1) log(`train-windows: --windows ${opts.windows} asked, the data has ${cut.length} windows: ${nSteps} step(s)`);
   log(`windows (${wspec.kind === "seconds" ? `${wspec.seconds} s` : wspec.kind}): ${cut.length} non-empty, ${nSteps} train→evaluate step(s); sessions per window: ${cut.slice(0, nSteps + 1).map((w) => w.sessions.length).join(", ")}`);
 
+  const unused = (["earlyStopping", "validEvery", "checkpointEvery"] as const).filter((k) => train[k] !== undefined);
+  if (unused.length) log(`train-windows: train.${unused.join(", train.")} not used (each window trains for train.epochs epochs; window t+1 is the evaluation)`);
   const seed = train.seed ?? 42;
   const epochs = train.epochs ?? 1;
   const batchSize = train.batchSize ?? 128;
