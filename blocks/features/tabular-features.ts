@@ -4,6 +4,7 @@ import {
   BlockError,
   cardinalityOf,
   columnsOf,
+  itemIdColumnOf,
   dropout,
   formatSpec,
   hasTag,
@@ -15,12 +16,13 @@ import {
   type ColumnLike,
   type FeatureSchemaLike,
   type PortSpec,
+  type RandomSource,
   type SequenceBatchLike,
   type TensorSpec,
 } from "../../src/core/index.js";
 import { MLPBlock } from "../core/mlp.js";
 import { aggregateFeatures, bagEmbedding, softEmbedding } from "./feature-ops.js";
-import type { MultiHotOptions, SoftEmbeddingOptions } from "./tabular-sequence-features.js";
+import type { MultiHotOptions, PreparedBatch, SoftEmbeddingOptions } from "./tabular-sequence-features.js";
 
 /** Config of `tabular-features` (schemas/blocks/tabular-features.schema.json). */
 export interface TabularFeaturesConfig {
@@ -40,6 +42,7 @@ export interface TabularFeaturesConfig {
   layerNorm?: boolean;
   dropout?: number;
   dOutput?: number | null;
+  itemEmbeddingDim?: number | null;
 }
 
 interface TabularPlan {
@@ -68,6 +71,7 @@ export class TabularFeatures extends Block<TabularFeaturesConfig> {
   private softWeights = new Map<string, { kernel: tf.Variable; bias: tf.Variable; table: tf.Variable }>();
   private norms = new Map<string, { gamma: tf.Variable; beta: tf.Variable }>();
   private projection: MLPBlock | undefined;
+  private itemColumnName: string | undefined;
 
   constructor(config: TabularFeaturesConfig | Omit<TabularFeaturesConfig, "type">) {
     super({ ...config, type: "tabular-features" } as TabularFeaturesConfig);
@@ -184,6 +188,19 @@ export class TabularFeatures extends Block<TabularFeaturesConfig> {
         this.norms.set(f.name, { gamma: this.addWeight(`layer_norm/${f.name}/gamma`, [f.dim], { kind: "ones" }, ctx), beta: this.addWeight(`layer_norm/${f.name}/beta`, [f.dim], { kind: "zeros" }, ctx) });
       }
     }
+    if (c.itemEmbeddingDim) {
+      const item = itemIdColumnOf(ctx.schema ?? this.schema);
+      const card = item ? cardinalityOf(item) : undefined;
+      if (!item || !card) {
+        throw new BlockError(`${ctx.path}/itemEmbeddingDim`, "missing_item_id", "itemEmbeddingDim needs a feature-schema column tagged item-id with a cardinality (the items to predict).");
+      }
+      const table = this.addWeight(`embeddings/${item.name}`, [card, c.itemEmbeddingDim], { kind: "normal", std: c.embeddingInitStd!, zeroRow0: true }, ctx);
+      this.itemColumnName = item.name;
+      ctx.set("item-id", item.name);
+      ctx.set("item-embeddings", { column: item.name, table, cardinality: card, dim: c.itemEmbeddingDim });
+      // labels: the row's target (see prepare), one per row, as causal LM on the last item
+      ctx.set("masking", { type: "causal", trainOnLastItemSeqOnly: true });
+    }
     const d = this.aggregatedSize(this.plan, ctx.path);
     if (c.dOutput) {
       this.projection = new MLPBlock({ units: [c.dOutput], activation: "relu" });
@@ -193,6 +210,51 @@ export class TabularFeatures extends Block<TabularFeaturesConfig> {
 
   override children(): [string, Block][] {
     return this.projection ? [["projection", this.projection]] : [];
+  }
+
+  /** The item-id column whose table itemEmbeddingDim creates (no item-id input: items are only predicted). */
+  get itemIdColumn(): string | undefined {
+    return this.itemColumnName;
+  }
+
+  /**
+   * Host side of one batch for a Model (one prediction per row, a pooled model): the context arrays,
+   * and as labels the row's target (prefix examples), or without targets the row's last item; at
+   * inference no label, and the prediction is read at the row's only position.
+   */
+  prepare(batch: SequenceBatchLike, mode: "train" | "eval" | "inference", _rng: RandomSource, opts: { useTargets?: boolean } = {}): PreparedBatch {
+    if (!this.built) throw new Error(`TabularFeatures "${this.name}" is not built`);
+    const B = batch.batchSize;
+    const features: PreparedBatch["features"] = {};
+    for (const f of this.plan) {
+      const v = batch.context[f.name];
+      if (!v) {
+        throw new BlockError("", "missing_feature", `The data has no context feature "${f.name}" that the feature schema declares.`, {
+          hint: `Available: ${Object.keys(batch.context).sort().join(", ") || "none"}. Exclude it with excludeFeatures, or fix the feature schema.`,
+        });
+      }
+      const K = f.multiHot?.maxValues ?? 1;
+      if (v.length !== B * K) throw new Error(`context feature "${f.name}" has ${v.length} values, expected ${B * K}`);
+      const dtype = f.kind === "categorical" ? "int32" : "float32";
+      features[f.name] = { values: dtype === "int32" ? Int32Array.from(v) : Float32Array.from(v), shape: f.multiHot ? [B, K] : [B], dtype };
+    }
+    const labels = new Int32Array(B);
+    if (mode !== "inference") {
+      const targets = opts.useTargets !== false ? batch.targets : undefined;
+      const L = batch.seqLen;
+      for (let b = 0; b < B; b++) {
+        if (targets) labels[b] = targets[b]!;
+        else for (let t = L - 1; t >= 0; t--) if (batch.itemIds[b * L + t] !== 0) { labels[b] = batch.itemIds[b * L + t]!; break; }
+      }
+    }
+    let numLabels = 0;
+    const maskedPositions = new Uint8Array(B);
+    for (let b = 0; b < B; b++) if (labels[b] !== 0 || mode === "inference") { maskedPositions[b] = 1; if (labels[b] !== 0) numLabels++; }
+    const ones = new Uint8Array(B).fill(1);
+    return {
+      batchSize: B, seqLen: 1, features, validPositions: ones,
+      mask: { batchSize: B, seqLen: 1, inputIds: new Int32Array(B), maskInput: new Uint8Array(B), maskedPositions, labels, validPositions: ones, readPositions: new Int32Array(B), numLabels, appendMask: false },
+    };
   }
 
   /** A function making the input tensors of a batch's context features (call it inside a tidy). */

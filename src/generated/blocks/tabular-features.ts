@@ -100,4 +100,8 @@ export interface TabularFeaturesConfig {
    * If set, the aggregated tensor is projected to this size by a dense layer with ReLU (MLPBlock([dOutput])).
    */
   dOutput?: number | null;
+  /**
+   * Makes the block a model's input (a pooled model: one next-item prediction per row from the per-row features, trained on prefix examples whose targets are the labels): creates the item-id column's embedding table of this size (the next-item head's weight-tying table) and announces the labels to the head. null: a plain feature block.
+   */
+  itemEmbeddingDim?: number | null;
 }

@@ -525,4 +525,43 @@ describe("TabularFeatures (non-sequential)", () => {
     })();
     expect(e.issues[0]).toMatchObject({ code: "incompatible_feature_sizes", path: "/context/aggregation" });
   });
+
+  it("itemEmbeddingDim makes it a model input: a pooled model learns the next item from the context alone", () => {
+    const cfg: ModelConfig = {
+      inputs: { type: "tabular-features", excludeFeatures: ["genres", "user_id", "age"], embeddingDims: { country: 4 }, itemEmbeddingDim: 4 },
+      body: [{ type: "mlp", units: [8] }],
+      head: { type: "next-item-prediction", weightTying: true },
+    };
+    const m = Model.fromConfig(cfg, ctxSchema).build({ seed: 1 });
+    expect(m.pooled).toBe(true);
+    expect([...m.namedVariables().keys()].filter((k) => k.startsWith("context/"))).toEqual(["context/embeddings/country", "context/embeddings/item_id"]);
+    // country 1 -> next item 2, country 2 -> next item 3
+    const batch = (withTargets: boolean): SequenceBatchLike => ({
+      batchSize: 4, seqLen: 2, itemIds: Int32Array.from([1, 0, 4, 1, 1, 0, 4, 1]), lengths: Int32Array.from([1, 2, 1, 2]),
+      categorical: {}, continuous: {}, context: { country: Int32Array.from([1, 2, 1, 2]) },
+      ...(withTargets ? { targets: Int32Array.from([2, 3, 2, 3]) } : {}),
+    });
+    expect(() => m.trainBatch(batch(false), mulberry32(1))).toThrow(/prefix examples/);
+    const opt = tf.train.adam(0.05);
+    const vars = m.trainableVariables();
+    const step = (s: number) => {
+      const tb = m.trainBatch(batch(true), mulberry32(s))!;
+      expect(tb.numLabels).toBe(4);
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(tb.loss, vars);
+        opt.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
+      });
+    };
+    step(0); // creates the optimizer's slots
+    leakFree(() => {
+      for (let s = 1; s < 60; s++) step(s);
+    });
+    const top = m.topK(batch(false), 1);
+    expect([...top.itemIds]).toEqual([2, 3, 2, 3]);
+    const r = m.evaluate([batch(true)], { ks: [1] });
+    expect(r["recall@1"]).toBe(1);
+    expect(r.examples).toBe(4);
+    opt.dispose();
+    m.dispose();
+  });
 });
