@@ -16,6 +16,7 @@ import { TabularSequenceFeatures, type TabularSequenceFeaturesConfig } from "../
 import { BlockContext, BlockError, CallContext, createBlock, type CallMode, type FeatureSchemaLike, type SequenceBatchLike } from "../../../src/core/index.js";
 import { mulberry32 } from "../../../src/masking/index.js";
 import { Model, type ModelConfig } from "../../../src/model/index.js";
+import { loadRecipe } from "../../../src/recipe/index.js";
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
@@ -469,6 +470,26 @@ describe("config and model", () => {
       expect(loss).toBeGreaterThan(0);
     });
     m.dispose();
+  });
+});
+
+describe("recipes/t4r-inputs.yaml", () => {
+  it("validates and builds: item-multi of 64-wide features, soft-embedded price, per-feature layer norms", () => {
+    const { recipe, featureSchema } = loadRecipe(join(import.meta.dirname, "../../../recipes/t4r-inputs.yaml"));
+    const m = Model.fromConfig(recipe.model as unknown as ModelConfig, featureSchema as never).build({ seed: 1 });
+    try {
+      expect(m.inputs.outputSpec).toEqual({ shape: [null, null, 64], dtype: "float32" });
+      const names = [...m.inputs.namedVariables().keys()].sort();
+      expect(names).toEqual([
+        "inputs/embeddings/category", "inputs/embeddings/item_id",
+        "inputs/layer_norm/category/beta", "inputs/layer_norm/category/gamma", "inputs/layer_norm/item_id/beta", "inputs/layer_norm/item_id/gamma",
+        "inputs/layer_norm/price/beta", "inputs/layer_norm/price/gamma", "inputs/masked_item_embedding",
+        "inputs/soft_embeddings/price/bias", "inputs/soft_embeddings/price/embeddings", "inputs/soft_embeddings/price/kernel",
+      ]);
+      expect(m.inputs.namedVariables().get("inputs/soft_embeddings/price/embeddings")!.shape).toEqual([16, 64]);
+    } finally {
+      m.dispose();
+    }
   });
 });
 
