@@ -31,7 +31,12 @@ export function readEmbeddingMatrix(path: string): EmbeddingMatrix {
   const fs = nodeFs();
   if (!fs) throw new EmbeddingFileError("files cannot be read here (no node:fs)");
   if (!fs.existsSync(path)) throw new EmbeddingFileError(`file not found: ${path}`);
-  const bytes = fs.readFileSync(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(path);
+  } catch (e) {
+    throw new EmbeddingFileError(`cannot read ${path} (${(e as Error).message})`);
+  }
   const lower = path.toLowerCase();
   if (lower.endsWith(".npy")) return parseNpy(bytes);
   const text = new TextDecoder().decode(bytes);
