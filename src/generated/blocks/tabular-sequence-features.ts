@@ -5,7 +5,7 @@
  */
 
 /**
- * Schema-driven input block for sequences (Transformers4Rec TabularSequenceFeatures.from_schema): one embedding table per categorical column (id 0 = padding), continuous features, optional continuous projection, aggregation into one (B, L, D) interaction tensor, optional dOutput projection, non-sequential context features broadcast along the sequence, and the masking scheme (causal, masked, permutation LM or replacement token detection) with its trainable [MASK] embedding.
+ * Schema-driven input block for sequences (Transformers4Rec TabularSequenceFeatures.from_schema): one embedding table per categorical column (id 0 = padding), continuous features, optional continuous projection, aggregation into one (B, L, D) interaction tensor, optional dOutput projection, non-sequential context features broadcast along the sequence, and the masking scheme (causal, masked, permutation LM or replacement token detection) with its trainable [MASK] embedding. Also: soft one-hot embeddings of continuous columns, pre-trained and shared embedding tables, fixed-size multi-hot bags, per-feature layer norm and dropout, stochastic swap noise (training), and the aggregations element-wise-sum-item-multi and stack. See docs/inputs.md.
  */
 export interface TabularSequenceFeaturesConfig {
   /**
