@@ -8,3 +8,4 @@ export {
   type ScoreUpdateOptions,
 } from "./ranking.js";
 export { popularityCounts, popularityTopK } from "./popularity.js";
+export { BinaryClassificationMetrics, RegressionMetrics, MultiClassMetrics, auc } from "./classification.js";

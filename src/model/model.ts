@@ -17,6 +17,8 @@ import { mulberry32, type MaskResult } from "../masking/index.js";
 import { buildCatalogue, catalogueScores, catalogueScoresTopK, softmaxCrossEntropyLoss, type Catalogue } from "../core/catalogue.js";
 import { RankingMetrics, type RankingMetricName } from "../metrics/index.js";
 import { checkPermutationBody, maskingTypeOf, ReplacedItemDiscriminator, type RtdLossParts } from "./rtd.js";
+import { resolveTasks, type TargetTaskLike } from "./tasks.js";
+import { RecblocksError } from "../errors/issue.js";
 
 /** Host-side arrays of one batch after masking (what the input block's `prepare` returns). */
 export interface PreparedBatchLike {
@@ -98,7 +100,13 @@ export class Model {
   static catalogueTopK = true;
   readonly inputs: InputBlockLike;
   readonly blocks: Block[];
-  readonly task: TaskLike;
+  /** The head's task block as given (a next-item task, a per-session task, or a multi-task head). */
+  readonly headTask: Block;
+  /** The per-session tasks (binary-classification, regression, multi-class) and their loss weights. */
+  readonly targetTasks: readonly { task: TargetTaskLike; weight: number }[];
+  /** Weight of the next-item loss (1 unless a multi-task head sets it). */
+  readonly nextItemWeight: number;
+  private readonly nextItemTask: TaskLike | undefined;
   readonly schema: FeatureSchemaLike | undefined;
   private _built = false;
   private exclusion: tf.Tensor1D | undefined;
@@ -120,11 +128,28 @@ export class Model {
     if (!inputs || typeof (inputs as Partial<InputBlockLike>).prepare !== "function") {
       throw new TypeError("Model: the first block of the head's body must be an input block (TabularSequenceFeatures)");
     }
-    if (typeof (head.task as Partial<TaskLike>).logits !== "function") throw new TypeError("Model: the head's task must be a NextItemPredictionTask");
+    const parts = resolveTasks(head.task);
+    if (parts.nextItem && typeof (parts.nextItem as Partial<TaskLike>).logits !== "function") {
+      throw new TypeError("Model: the head's task must be a NextItemPredictionTask, a per-session task (binary-classification, regression, multi-class) or a multi-task head");
+    }
     this.inputs = inputs;
     this.blocks = chain.slice(1);
-    this.task = head.task as TaskLike;
+    this.headTask = head.task;
+    this.nextItemTask = parts.nextItem as TaskLike | undefined;
+    this.nextItemWeight = parts.nextItemWeight;
+    this.targetTasks = parts.targets;
     this.schema = opts.schema ?? inputs.schema;
+  }
+
+  /** The next-item task (ranking, top-k); throws for a model that has none (only per-session tasks). */
+  get task(): TaskLike {
+    if (!this.nextItemTask) throw new Error("Model: this model has no next-item-prediction task (its head has only per-session tasks)");
+    return this.nextItemTask;
+  }
+
+  /** True when the head predicts next items (alone or among other tasks). */
+  get hasNextItem(): boolean {
+    return !!this.nextItemTask;
   }
 
   /** Builds the blocks of a recipe's `model` section (block types must be registered: import blocks/index.js). */
@@ -165,7 +190,10 @@ export class Model {
       b.build(spec, c);
       spec = b.outputSpec!;
     });
-    this.task.build(spec, ctx.child("head"));
+    this.headTask.build(spec, ctx.child("head"));
+    if (maskingTypeOf(masking) === "rtd" && this.targetTasks.length) {
+      throw new RecblocksError("model", [{ code: "incompatible_config", path: `${ctx.path}/head`, message: "rtd masking trains a next-item generator and a discriminator; per-session tasks cannot be added to it." }]);
+    }
     if (maskingTypeOf(masking) === "rtd") {
       this.rtd = new ReplacedItemDiscriminator({ discriminatorLossWeight: masking!.discriminatorLossWeight ?? 50, sampleFrom: masking!.sampleFrom ?? "generator" });
       this.rtd.build(spec, ctx.child("inputs", "masking"));
@@ -179,7 +207,7 @@ export class Model {
     return {
       inputs: this.inputs.getConfig() as ModelConfig["inputs"],
       body: this.blocks.map((b) => b.getConfig() as ModelConfig["body"][number]),
-      head: this.task.getConfig() as ModelConfig["head"],
+      head: this.headTask.getConfig() as ModelConfig["head"],
     };
   }
 
@@ -189,7 +217,7 @@ export class Model {
     this.blocks.forEach((b, i) => {
       for (const [k, v] of b.namedVariables(`body/${i}`)) out.set(k, v);
     });
-    for (const [k, v] of this.task.namedVariables("head")) out.set(k, v);
+    for (const [k, v] of this.headTask.namedVariables("head")) out.set(k, v);
     if (this.rtd) for (const [k, v] of this.rtd.namedVariables()) out.set(k, v);
     return out;
   }
@@ -272,6 +300,7 @@ export class Model {
    */
   trainBatch(batch: SequenceBatchLike, rng: RandomSource): TrainBatch | undefined {
     this.requireBuilt();
+    if (this.targetTasks.length) return this.multiTaskBatch(batch, rng);
     if (this.pooled && !batch.targets) {
       throw new Error("Model: this model predicts one next item per session; train it on prefix examples (batches with targets)");
     }
@@ -290,6 +319,134 @@ export class Model {
         return this.task.loss(this.forward(prep, "train", rng, positions), tf.tensor1d(labels, "int32"));
       },
     };
+  }
+
+  /** The targets [B] of a per-session task: its column among the batch's context features. */
+  private targetsOf(batch: SequenceBatchLike, task: TargetTaskLike): Int32Array | Float32Array {
+    const v = batch.context?.[task.target];
+    if (!v) {
+      throw new RecblocksError("data", [{
+        code: "missing_feature", path: `/model/head`, message: `The batch has no per-session column "${task.target}", the target of task "${task.name}".`,
+        hint: "The target must reach the batches as a context (per-session) feature of the data.",
+      }]);
+    }
+    if (v.length !== batch.batchSize) throw new Error(`target "${task.target}" has ${v.length} values, expected batchSize = ${batch.batchSize}`);
+    return v;
+  }
+
+  /**
+   * A training batch of a head with per-session tasks: loss = w_next · next-item loss (when the head has
+   * one and the batch has labels) + Σ wᵢ · lossᵢ over the per-session tasks (rows with a target), the body
+   * run once. Undefined when nothing in the batch has a label or a target.
+   */
+  private multiTaskBatch(batch: SequenceBatchLike, rng: RandomSource): TrainBatch | undefined {
+    const ni = this.nextItemTask;
+    if (ni && this.pooled && !batch.targets) {
+      throw new Error("Model: this model predicts one next item per session; train it on prefix examples (batches with targets)");
+    }
+    this.version++;
+    const prep = this.inputs.prepare(batch, "train", rng);
+    const { positions, labels } = ni ? Model.labelPositions(prep) : { positions: new Int32Array(0), labels: new Int32Array(0) };
+    const targets = this.targetTasks.map((t) => this.targetsOf(batch, t.task));
+    const withTarget = targets.map((v, i) => Array.from(v).filter((x) => this.targetTasks[i]!.task.hasTarget(x)).length);
+    if (labels.length === 0 && withTarget.every((n) => n === 0)) return undefined;
+    return {
+      numLabels: labels.length || Math.max(...withTarget),
+      loss: () => {
+        const { x, ctx } = this.runBody(prep, "train", rng, positions);
+        let total: tf.Scalar = tf.scalar(0);
+        if (ni && labels.length && this.nextItemWeight > 0) {
+          const y = tf.tensor1d(labels, "int32");
+          const l = ni.trainLoss ? ni.trainLoss(x, ctx, y) : ni.loss(ni.call(x, ctx) as tf.Tensor2D, y);
+          total = tf.add(total, tf.mul(l, this.nextItemWeight));
+        }
+        this.targetTasks.forEach(({ task, weight }, i) => {
+          const l = weight > 0 ? task.targetLoss(x, ctx, targets[i]!) : undefined;
+          if (l) total = tf.add(total, tf.mul(l, weight));
+        });
+        return total;
+      },
+    };
+  }
+
+  /**
+   * Evaluation of a head with per-session tasks: the next-item ranking metrics (as `evaluate`) when the
+   * head has a next-item task, and each per-session task's metrics and mean loss as "<task name>/<metric>".
+   * "loss" is Σ w · mean loss over the tasks (the next-item part: full cross-entropy).
+   */
+  private evaluateMultiTask(data: Iterable<SequenceBatchLike>, opts: EvaluateOptions): Record<string, number> {
+    const ni = this.nextItemTask;
+    const ks = opts.ks ?? [20];
+    const maxK = Math.max(...ks);
+    const ranking = ni ? new RankingMetrics(ks, opts.metrics ?? ["ndcg", "recall", "mrr"]) : undefined;
+    const K = ni ? Math.min(maxK, ni.numItems - 1) : 0;
+    const per = this.targetTasks.map((t) => ({ ...t, metrics: t.task.newMetrics(), lossSum: 0, n: 0 }));
+    const rng = mulberry32(opts.seed ?? 1234);
+    let niLoss = 0;
+    let niN = 0;
+    let sessions = 0;
+    let done = 0;
+    for (const batch of data) {
+      const prep = this.inputs.prepare(batch, "eval", rng);
+      const { positions, labels } = ni ? Model.labelPositions(prep) : { positions: new Int32Array(0), labels: new Int32Array(0) };
+      const targets = per.map((t) => this.targetsOf(batch, t.task));
+      const kept = per.map((t, i) => {
+        const rows: number[] = [];
+        targets[i]!.forEach((v, b) => {
+          if (t.task.hasTarget(v)) rows.push(b);
+        });
+        return Int32Array.from(rows);
+      });
+      done++;
+      sessions += batch.batchSize;
+      const out = tf.tidy(() => {
+        const { x, ctx } = this.runBody(prep, "eval", rng, positions);
+        const r: tf.Tensor[] = [];
+        if (ni && labels.length) {
+          const logits = ni.call(x, ctx) as tf.Tensor2D;
+          r.push(tf.topk(this.excluded(logits), K, true).indices, tf.mul(ni.loss(logits, tf.tensor1d(labels, "int32")), labels.length));
+        }
+        per.forEach((t, i) => {
+          if (!kept[i]!.length) return;
+          const idx = tf.tensor1d(kept[i]!, "int32");
+          const raw = tf.gather(t.task.raw(x, ctx), idx);
+          const y = tf.tensor1d(Float32Array.from(kept[i]!, (b) => targets[i]![b]!));
+          r.push(t.task.predictionsOf(raw), tf.mul(t.task.lossOf(raw, y), kept[i]!.length));
+        });
+        return r;
+      });
+      let j = 0;
+      if (ni && labels.length) {
+        const ids = out[j++]!.dataSync() as Int32Array;
+        niLoss += out[j++]!.dataSync()[0]!;
+        niN += labels.length;
+        if (K < maxK) {
+          const padded = new Int32Array(labels.length * maxK);
+          for (let r = 0; r < labels.length; r++) padded.set(ids.subarray(r * K, r * K + K), r * maxK);
+          ranking!.update(padded, Int32Array.from(labels), maxK);
+        } else ranking!.update(ids, Int32Array.from(labels), K);
+      }
+      per.forEach((t, i) => {
+        if (!kept[i]!.length) return;
+        const pred = Float32Array.from(out[j++]!.dataSync() as Float32Array);
+        t.lossSum += out[j++]!.dataSync()[0]!;
+        t.n += kept[i]!.length;
+        t.metrics.update(pred, Float32Array.from(kept[i]!, (b) => targets[i]![b]!));
+      });
+      tf.dispose(out);
+      opts.onBatch?.(done);
+    }
+    const res: Record<string, number> = ranking ? { ...ranking.result() } : {};
+    let loss = ni && niN ? this.nextItemWeight * (niLoss / niN) : 0;
+    for (const t of per) {
+      for (const [k, v] of Object.entries(t.metrics.result())) res[`${t.task.name}/${k}`] = v;
+      const l = t.n ? t.lossSum / t.n : NaN;
+      res[`${t.task.name}/loss`] = l;
+      if (t.n) loss += t.weight * l;
+    }
+    if (opts.loss !== false) res.loss = loss;
+    res.examples = ni ? niN : sessions;
+    return res;
   }
 
   /**
@@ -325,6 +482,7 @@ export class Model {
    */
   evaluate(data: Iterable<SequenceBatchLike>, opts: EvaluateOptions = {}): Record<string, number> {
     this.requireBuilt();
+    if (this.targetTasks.length) return this.evaluateMultiTask(data, opts);
     const ks = opts.ks ?? [20];
     const metrics = new RankingMetrics(ks, opts.metrics ?? ["ndcg", "recall", "mrr"]);
     const cat = this.itemCatalogue();
@@ -498,7 +656,7 @@ export class Model {
   dispose(): void {
     this.inputs.dispose();
     for (const b of this.blocks) b.dispose();
-    this.task.dispose();
+    this.headTask.dispose();
     this.rtd?.dispose();
     this.exclusion?.dispose();
     this.catalogue?.cat.matrix.dispose();

@@ -4,11 +4,15 @@
  * Change the schema and run `npm run gen:types`.
  */
 
+import type { BinaryClassificationConfig } from "./binary-classification.js";
 import type { GruConfig } from "./gru.js";
 import type { LstmConfig } from "./lstm.js";
 import type { MlpConfig } from "./mlp.js";
+import type { MultiClassConfig } from "./multi-class.js";
 import type { MultiHeadAttentionConfig } from "./multi-head-attention.js";
+import type { MultiTaskConfig } from "./multi-task.js";
 import type { NextItemPredictionConfig } from "./next-item-prediction.js";
+import type { RegressionConfig } from "./regression.js";
 import type { SequenceSummaryConfig } from "./sequence-summary.js";
 import type { SequentialConfig } from "./sequential.js";
 import type { StampAttentionConfig } from "./stamp-attention.js";
@@ -16,15 +20,19 @@ import type { TabularFeaturesConfig } from "./tabular-features.js";
 import type { TabularSequenceFeaturesConfig } from "./tabular-sequence-features.js";
 import type { TransformerConfig } from "./transformer.js";
 
-export type { GruConfig, LstmConfig, MlpConfig, MultiHeadAttentionConfig, NextItemPredictionConfig, SequenceSummaryConfig, SequentialConfig, StampAttentionConfig, TabularFeaturesConfig, TabularSequenceFeaturesConfig, TransformerConfig };
+export type { BinaryClassificationConfig, GruConfig, LstmConfig, MlpConfig, MultiClassConfig, MultiHeadAttentionConfig, MultiTaskConfig, NextItemPredictionConfig, RegressionConfig, SequenceSummaryConfig, SequentialConfig, StampAttentionConfig, TabularFeaturesConfig, TabularSequenceFeaturesConfig, TransformerConfig };
 
 /** Any block config, discriminated on `type`. */
 export type BlockConfig =
+  | BinaryClassificationConfig
   | GruConfig
   | LstmConfig
   | MlpConfig
+  | MultiClassConfig
   | MultiHeadAttentionConfig
+  | MultiTaskConfig
   | NextItemPredictionConfig
+  | RegressionConfig
   | SequenceSummaryConfig
   | SequentialConfig
   | StampAttentionConfig

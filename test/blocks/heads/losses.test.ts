@@ -8,7 +8,7 @@ import { Head } from "../../../blocks/heads/head.js";
 import { HIT_LOGIT, bprLoss, firstColumnCrossEntropy, hitMask, logInclusionProbability, sampledSoftmaxLogits, top1Loss } from "../../../blocks/heads/losses.js";
 import { NextItemPredictionTask, type NextItemPredictionConfig } from "../../../blocks/heads/next-item-prediction.js";
 import { LogUniformSampler } from "../../../blocks/heads/sampling.js";
-import { GRUBlock } from "../../../blocks/recurrent/gru.js";
+import { MLPBlock } from "../../../blocks/core/mlp.js";
 import { BlockContext, BlockError, CallContext, type FeatureSchemaLike, type RandomSource } from "../../../src/core/index.js";
 import type { Session } from "../../../src/data/index.js";
 import { mulberry32 } from "../../../src/masking/index.js";
@@ -259,9 +259,10 @@ describe("training with sampled softmax", () => {
     it(`${loss}${loss === "cross-entropy" ? " (sampled softmax, 8 of 29 items)" : " (in-batch negatives)"}: the loss falls, evaluation ranks the whole catalogue`, async () => {
       const inputs = TabularSequenceFeatures.fromSchema(schema, { embeddingDims: { item_id: 16 }, masking: { type: "causal" } });
       const head = new NextItemPredictionTask({ weightTying: true, loss, ...(loss === "cross-entropy" ? { sampledSoftmax: { numSamples: 8 } } : {}) });
-      const model = new Model(new Head(new SequentialBlock([inputs, new GRUBlock({ units: 16 })]), head), { schema }).build({ seed: 3 });
+      // a per-position MLP body: the next item follows from the current one, so it is enough (and fast)
+      const model = new Model(new Head(new SequentialBlock([inputs, new MLPBlock({ units: [16] })]), head), { schema }).build({ seed: 3 });
       const before = model.evaluate([...evalBatches(model)], { ks: [5, NI - 1] });
-      const r = await fit(model, { train: sessions(300, 1), maxSequenceLength: L }, { train: { epochs: 6, batchSize: 32, optimizer: { type: "adam", learningRate: 0.02 } }, progress: { quiet: true } as never });
+      const r = await fit(model, { train: sessions(160, 1), maxSequenceLength: L }, { train: { epochs: 5, batchSize: 32, optimizer: { type: "adam", learningRate: 0.03 } }, progress: { quiet: true } as never });
       const losses = r.history.map((h) => h.loss);
       expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! * 0.7);
       const after = model.evaluate([...evalBatches(model)], { ks: [5, NI - 1] });
@@ -271,7 +272,7 @@ describe("training with sampled softmax", () => {
       expect(after["recall@5"]!).toBeGreaterThan(before["recall@5"]!);
       expect(after.loss!).toBeLessThan(before.loss!);
       model.dispose();
-    }, 30_000);
+    }, 90_000);
   }
 
   function* evalBatches(_m: Model) {
