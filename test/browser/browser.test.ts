@@ -9,7 +9,7 @@
  * temporary folder (with browser.png, the screenshot).
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -17,56 +17,14 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import "../../blocks/index.js";
 import { NextItemRecommender, type NextItemAnswer } from "../../src/recommend/next-item.js";
-import { trainRecipe } from "../../src/run/train.js";
 import { startServer, type StartedServer } from "../../examples/browser/serve.mjs";
+import { trainSmallModelDir } from "../helpers/small-model.js";
 
 const CHROMIUM = process.env.RECBLOCKS_CHROMIUM ?? "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`test/browser: the headless-Chromium tests are skipped: ${CHROMIUM} is absent (install Debian's chromium to run them)`);
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
-
-// A small GPT-2 next-item model: one epoch on 200 synthetic sessions of 50 items (a few seconds).
-const RECIPE = `version: 1
-name: tiny-gpt2-browser
-features: builtin:synthetic
-data:
-  train: builtin:synthetic?sessions=200&items=50&seed=5
-  sessions:
-    maxSequenceLength: 8
-  split:
-    type: random
-    validFraction: 0.1
-    testFraction: 0.1
-model:
-  inputs:
-    type: tabular-sequence-features
-    excludeFeatures: [user_id, category, price, timestamp]
-    embeddingDims: {item_id: 16}
-    embeddingInitStd: 0.05
-    masking: {type: causal}
-  body:
-    - type: transformer
-      architecture: gpt2
-      dModel: 16
-      numHeads: 2
-      numLayers: 1
-      maxSequenceLength: 8
-      dropout: 0.1
-      initializerRange: 0.05
-  head:
-    type: next-item-prediction
-    weightTying: true
-train:
-  epochs: 1
-  batchSize: 32
-  optimizer: {type: adam, learningRate: 0.01}
-  seed: 42
-evaluate:
-  protocol: last-item
-  metrics: [recall]
-  ks: [5]
-`;
 
 let tmp: string;
 let modelDir: string;
@@ -125,9 +83,9 @@ describe("browser: the example page answers as Node does", () => {
   beforeAll(async () => {
     await tf.setBackend("cpu");
     tmp = mkdtempSync(join(tmpdir(), "recblocks-browser-"));
-    writeFileSync(join(tmp, "tiny.yaml"), RECIPE);
     const [run] = await Promise.all([
-      trainRecipe(join(tmp, "tiny.yaml"), { out: join(tmp, "run"), stream: null, backend: "cpu" }),
+      // a small GPT-2 next-item model: one epoch on 200 synthetic sessions of 50 items (a few seconds)
+      trainSmallModelDir(tmp, { name: "tiny-gpt2-browser", metrics: ["recall"], ks: [5] }),
       // the bundle goes to the temporary folder (mounted at /dist/), not into the working tree
       Promise.resolve().then(() => execFileSync(process.execPath, [join(ROOT, "scripts", "build-browser.mjs"), "--outdir", join(tmp, "dist"), "--quiet"], { stdio: "pipe" })),
     ]);

@@ -8,50 +8,10 @@ import { RecblocksError } from "../../src/errors/issue.js";
 import { loadModelDir, saveModelDir, type ModelDirContents } from "../../src/io/model-dir.js";
 import { Model } from "../../src/model/model.js";
 import { evaluateModelDir } from "../../src/run/evaluate.js";
-import { trainRecipe, type TrainRunResult } from "../../src/run/train.js";
+import type { TrainRunResult } from "../../src/run/train.js";
+import { trainSmallModelDir } from "../helpers/small-model.js";
 
-// A small GPT-2 next-item model trained for one epoch on 200 synthetic sessions, once for the file.
-const RECIPE = `version: 1
-name: tiny-gpt2
-features: builtin:synthetic
-data:
-  train: builtin:synthetic?sessions=200&items=50&seed=5
-  sessions:
-    maxSequenceLength: 8
-  split:
-    type: random
-    validFraction: 0.1
-    testFraction: 0.1
-model:
-  inputs:
-    type: tabular-sequence-features
-    excludeFeatures: [user_id, category, price, timestamp]
-    embeddingDims: {item_id: 16}
-    embeddingInitStd: 0.05
-    masking: {type: causal}
-  body:
-    - type: transformer
-      architecture: gpt2
-      dModel: 16
-      numHeads: 2
-      numLayers: 1
-      maxSequenceLength: 8
-      dropout: 0.1
-      initializerRange: 0.05
-  head:
-    type: next-item-prediction
-    weightTying: true
-train:
-  epochs: 1
-  batchSize: 32
-  optimizer: {type: adam, learningRate: 0.01}
-  seed: 42
-evaluate:
-  protocol: last-item
-  metrics: [ndcg, recall, mrr]
-  ks: [5, 20]
-`;
-
+// A small GPT-2 next-item model (test/helpers/small-model.ts) trained for one epoch on 200 synthetic sessions, once for the file.
 let tmp: string;
 let run: TrainRunResult;
 /** A fresh copy of the trained model directory. */
@@ -80,8 +40,7 @@ const contentsOf = (c: ModelDirContents) => ({ ...c });
 beforeAll(async () => {
   await tf.setBackend("cpu");
   tmp = mkdtempSync(join(tmpdir(), "recblocks-model-dir-"));
-  writeFileSync(join(tmp, "tiny.yaml"), RECIPE);
-  run = await trainRecipe(join(tmp, "tiny.yaml"), { out: join(tmp, "run"), stream: null, backend: "cpu" });
+  run = await trainSmallModelDir(tmp, { metrics: ["ndcg", "recall", "mrr"] });
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { smallRecipe } from "../helpers/small-model.js";
 
 export const ROOT = join(import.meta.dirname, "../..");
 export const CLI = join(import.meta.dirname, "run-cli.ts");
@@ -20,44 +21,23 @@ export interface TinyOptions {
 
 /** A tiny GPT-2 next-item recipe on built-in synthetic sessions (a few seconds per epoch at most). */
 export function tinyRecipe(o: TinyOptions = {}): string {
-  return `version: 1
-name: tiny
-features: builtin:synthetic
-data:
-  train: builtin:synthetic?sessions=${o.sessions ?? 300}&items=${o.items ?? 50}&seed=1
-  sessions:
-    maxSequenceLength: 10
-  split:
-    type: random
-    validFraction: 0.1
-    testFraction: 0.1
-model:
-  inputs:
-    type: tabular-sequence-features
-    excludeFeatures: [user_id, category, price, timestamp]
-    embeddingDims: {item_id: ${o.embeddingDim ?? 16}}
-    masking: {type: causal}
-  body:
-    - type: transformer
-      architecture: gpt2
-      dModel: 16
-      numHeads: 2
-      numLayers: 1
-      maxSequenceLength: 10
-      dropout: ${o.dropout ?? 0.1}
-  head:
-    type: next-item-prediction
-    weightTying: true
-train:
-  epochs: ${o.epochs ?? 1}
-  batchSize: ${o.batchSize ?? 32}
-  optimizer: {type: ${o.optimizer ?? "adam"}, learningRate: ${o.learningRate ?? 0.01}}
-  seed: ${o.seed ?? 42}
-${o.extraTrain ?? ""}evaluate:
-  protocol: last-item
-  metrics: [ndcg, recall]
-  ks: [10]
-`;
+  return smallRecipe({
+    name: "tiny",
+    sessions: o.sessions ?? 300,
+    items: o.items,
+    dataSeed: 1,
+    maxSequenceLength: 10,
+    embeddingDim: o.embeddingDim,
+    initStd: null,
+    dropout: o.dropout,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    optimizer: o.optimizer ?? "adam",
+    learningRate: o.learningRate,
+    seed: o.seed ?? 42,
+    extraTrain: o.extraTrain,
+    ks: [10],
+  });
 }
 
 export function writeRecipe(dir: string, name: string, text: string): string {

@@ -5,60 +5,20 @@
  * screenshot report.png is saved into the run directory. Skipped only when /usr/bin/chromium is
  * absent. RECBLOCKS_KEEP_REPORT=1 keeps the run directory (its path is printed) to look at the page.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { trainRecipe, type TrainRunResult } from "../../src/run/train.js";
+import type { TrainRunResult } from "../../src/run/train.js";
+import { trainSmallModelDir } from "../helpers/small-model.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`report-browser.test: skipped, ${CHROMIUM} does not exist (install Debian's chromium: apt-get install chromium).`);
 
 const EPOCHS = 3;
-const RECIPE = `version: 1
-name: tiny-report
-description: "A <tiny> GPT-2 & friends, for the report's browser test"
-features: builtin:synthetic
-data:
-  train: builtin:synthetic?sessions=120&items=40&seed=3
-  sessions:
-    maxSequenceLength: 8
-  split:
-    type: random
-    validFraction: 0.15
-    testFraction: 0.15
-model:
-  inputs:
-    type: tabular-sequence-features
-    excludeFeatures: [user_id, category, price, timestamp]
-    embeddingDims: {item_id: 16}
-    embeddingInitStd: 0.05
-    masking: {type: causal}
-  body:
-    - type: transformer
-      architecture: gpt2
-      dModel: 16
-      numHeads: 2
-      numLayers: 1
-      maxSequenceLength: 8
-      dropout: 0.1
-      initializerRange: 0.05
-  head:
-    type: next-item-prediction
-    weightTying: true
-train:
-  epochs: ${EPOCHS}
-  batchSize: 32
-  optimizer: {type: adam, learningRate: 0.01}
-  seed: 42
-evaluate:
-  protocol: last-item
-  metrics: [ndcg, recall]
-  ks: [5, 10]
-`;
 
 describe.skipIf(!haveChromium)("report.html in Chromium", () => {
   let tmp: string;
@@ -66,8 +26,17 @@ describe.skipIf(!haveChromium)("report.html in Chromium", () => {
   beforeAll(async () => {
     await tf.setBackend("cpu");
     tmp = mkdtempSync(join(tmpdir(), "recblocks-report-browser-"));
-    writeFileSync(join(tmp, "tiny.yaml"), RECIPE);
-    run = await trainRecipe(join(tmp, "tiny.yaml"), { out: join(tmp, "run"), stream: null, backend: "cpu" });
+    run = await trainSmallModelDir(tmp, {
+      name: "tiny-report",
+      description: "A <tiny> GPT-2 & friends, for the report's browser test",
+      sessions: 120,
+      items: 40,
+      dataSeed: 3,
+      validFraction: 0.15,
+      testFraction: 0.15,
+      epochs: EPOCHS,
+      ks: [5, 10],
+    });
   }, 180_000);
   afterAll(() => {
     if (process.env.RECBLOCKS_KEEP_REPORT) console.log(`report-browser.test: run directory kept at ${join(tmp, "run")}`);

@@ -10,39 +10,27 @@ import { loadRecipe } from "../../src/recipe/load.js";
 import { Model, type ModelConfig } from "../../src/model/model.js";
 import { formatShape, formatSummary, summarize, summarizeModel } from "../../src/report/summary.js";
 import { trainRecipe } from "../../src/run/train.js";
+import { smallRecipe, type SmallRecipeOptions } from "../helpers/small-model.js";
 
 // item_id embedding 8 (items=30 -> schema cardinality 31), MLP 8 -> 16 -> 8, untied output layer with bias
-const MLP_RECIPE = `version: 1
-name: tiny-mlp
-features: builtin:synthetic
-data:
-  train: builtin:synthetic?sessions=60&items=30&seed=2
-  sessions:
-    maxSequenceLength: 6
-  split:
-    type: random
-    validFraction: 0.1
-    testFraction: 0.1
-model:
-  inputs:
-    type: tabular-sequence-features
-    excludeFeatures: [user_id, category, price, timestamp]
-    embeddingDims: {item_id: 8}
-    masking: {type: causal}
-  body:
-    - type: mlp
-      units: [16, 8]
-  head:
-    type: next-item-prediction
-    weightTying: false
-    outputBias: true
-train:
-  epochs: 1
-  batchSize: 32
-evaluate:
-  metrics: [recall]
-  ks: [10]
-`;
+const MLP_OPTIONS: SmallRecipeOptions = {
+  name: "tiny-mlp",
+  sessions: 60,
+  items: 30,
+  dataSeed: 2,
+  maxSequenceLength: 6,
+  embeddingDim: 8,
+  initStd: null,
+  body: "    - type: mlp\n      units: [16, 8]\n",
+  weightTying: false,
+  outputBias: true,
+  optimizer: null,
+  seed: null,
+  protocol: null,
+  metrics: ["recall"],
+  ks: [10],
+};
+const MLP_RECIPE = smallRecipe(MLP_OPTIONS);
 
 const ALS_RECIPE = `version: 1
 name: tiny-als
@@ -121,7 +109,7 @@ describe("summary of a next-item model", () => {
   });
 
   it("child blocks are indented under their parent and counted once", async () => {
-    const seq = MLP_RECIPE.replace("    - type: mlp\n      units: [16, 8]", "    - type: sequential\n      blocks:\n        - {type: mlp, units: [16], name: a}\n        - {type: mlp, units: [8], name: b}");
+    const seq = smallRecipe({ ...MLP_OPTIONS, body: "    - type: sequential\n      blocks:\n        - {type: mlp, units: [16], name: a}\n        - {type: mlp, units: [8], name: b}\n" });
     writeFileSync(join(tmp, "seq.yaml"), seq);
     const s = await summarize(join(tmp, "seq.yaml"), { schemaOnly: true });
     expect(s.rows.map((r) => [r.path, r.name, r.depth, r.params])).toEqual([

@@ -16,49 +16,8 @@ import { saveAlsModel } from "../../blocks/factorization/model-io.js";
 import { packageRoot } from "../../src/paths.js";
 import { readItemMetadata } from "../../src/recommend/filters.js";
 import { NextItemRecommender } from "../../src/recommend/next-item.js";
-import { trainRecipe } from "../../src/run/train.js";
 import { startServer, type ListeningServer } from "../../src/serve/server.js";
-
-const recipe = (name: string, seed: number) => `version: 1
-name: ${name}
-features: builtin:synthetic
-data:
-  train: builtin:synthetic?sessions=200&items=50&seed=5
-  sessions:
-    maxSequenceLength: 8
-  split:
-    type: random
-    validFraction: 0.1
-    testFraction: 0.1
-model:
-  inputs:
-    type: tabular-sequence-features
-    excludeFeatures: [user_id, category, price, timestamp]
-    embeddingDims: {item_id: 16}
-    embeddingInitStd: 0.05
-    masking: {type: causal}
-  body:
-    - type: transformer
-      architecture: gpt2
-      dModel: 16
-      numHeads: 2
-      numLayers: 1
-      maxSequenceLength: 8
-      dropout: 0.1
-      initializerRange: 0.05
-  head:
-    type: next-item-prediction
-    weightTying: true
-train:
-  epochs: 1
-  batchSize: 32
-  optimizer: {type: adam, learningRate: 0.01}
-  seed: ${seed}
-evaluate:
-  protocol: last-item
-  metrics: [ndcg, recall]
-  ks: [5, 20]
-`;
+import { trainSmallModelDir } from "../helpers/small-model.js";
 
 interface Answer {
   items: string[];
@@ -93,11 +52,7 @@ const descending = (xs: number[]) => xs.every((x, i) => i === 0 || x <= xs[i - 1
 beforeAll(async () => {
   await tf.setBackend("cpu");
   tmp = mkdtempSync(join(tmpdir(), "recblocks-serve-"));
-  const train = async (name: string, seed: number) => {
-    writeFileSync(join(tmp, `${name}.yaml`), recipe(name, seed));
-    return (await trainRecipe(join(tmp, `${name}.yaml`), { out: join(tmp, name), stream: null, backend: "cpu" })).modelDir;
-  };
-  dirA = await train("tiny-a", 42);
+  dirA = (await trainSmallModelDir(tmp, { name: "tiny-a", seed: 42, recipeFile: "tiny-a.yaml", out: "tiny-a" })).modelDir;
   // model B: A "retrained" (a copy with other weights and the recipe name tiny-b), cheaper than a second training
   dirB = join(tmp, "tiny-b", "model");
   cpSync(dirA, dirB, { recursive: true });
