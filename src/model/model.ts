@@ -191,6 +191,10 @@ export class Model {
       spec = b.outputSpec!;
     });
     this.headTask.build(spec, ctx.child("head"));
+    const niCfg = this.nextItemTask?.config as { sampledSoftmax?: unknown; loss?: string } | undefined;
+    if (maskingTypeOf(masking) === "rtd" && niCfg && (niCfg.sampledSoftmax || (niCfg.loss ?? "cross-entropy") !== "cross-entropy")) {
+      throw new RecblocksError("model", [{ code: "incompatible_config", path: `${ctx.path}/head`, message: "rtd masking trains its generator with the full-softmax cross-entropy; sampledSoftmax and the bpr / top1 losses are not supported with it.", hint: "Remove sampledSoftmax / loss from the head, or use another masking." }]);
+    }
     if (maskingTypeOf(masking) === "rtd" && this.targetTasks.length) {
       throw new RecblocksError("model", [{ code: "incompatible_config", path: `${ctx.path}/head`, message: "rtd masking trains a next-item generator and a discriminator; per-session tasks cannot be added to it." }]);
     }

@@ -202,6 +202,27 @@ describe("sampled softmax (hand-computed)", () => {
   });
 });
 
+describe("sampled / pairwise losses and rtd masking", () => {
+  it("are refused together (rtd's generator trains with the full softmax)", () => {
+    const schema: FeatureSchemaLike = { columns: [{ name: "item_id", tags: ["item-id", "categorical", "list"], cardinality: 12 }] };
+    for (const head of [{ sampledSoftmax: { numSamples: 4 } }, { loss: "bpr" }]) {
+      const m = Model.fromConfig({
+        inputs: { type: "tabular-sequence-features", embeddingDims: { item_id: 8 }, masking: { type: "rtd" } },
+        body: [{ type: "transformer", architecture: "bert", dModel: 8, numHeads: 2, numLayers: 1, maxSequenceLength: 5 }],
+        head: { type: "next-item-prediction", weightTying: true, ...head },
+      }, schema);
+      let err: unknown;
+      try {
+        m.build();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as BlockError).issues?.[0]?.code, String(err)).toBe("incompatible_config");
+      m.dispose();
+    }
+  });
+});
+
 describe("pairwise losses (GRU4Rec, hand-computed)", () => {
   /*
    * labels [1, 3]; in-batch negatives = the labels [1, 3], each row's own positive left out:
