@@ -190,6 +190,7 @@ describe("Model with per-session and multi-task heads", () => {
         { type: "next-item-prediction", weightTying: true },
         { type: "binary-classification", target: "click" },
         { type: "regression", target: "spend", summaryType: "mean" },
+        { type: "multi-class", target: "segment", summaryType: "first" },
       ],
     },
   });
@@ -204,7 +205,7 @@ describe("Model with per-session and multi-task heads", () => {
     }
     return {
       batchSize: B, seqLen: L, itemIds, lengths, categorical: {}, continuous: {},
-      context: { click: Float32Array.from([1, 0, 1, NaN, 0, 1]), spend: Float32Array.from([2, -1, 0.5, 3, NaN, 1]) },
+      context: { click: Float32Array.from([1, 0, 1, NaN, 0, 1]), spend: Float32Array.from([2, -1, 0.5, 3, NaN, 1]), segment: Int32Array.from([1, 3, 0, 2, 2, 1]) },
     };
   }
   const lossWith = (w: number[]) => {
@@ -215,24 +216,23 @@ describe("Model with per-session and multi-task heads", () => {
   };
 
   it("loss = Σ wᵢ · lossᵢ (each part measured alone with the same seeded weights)", () => {
-    const [ni, bin, reg] = [lossWith([1, 0, 0]), lossWith([0, 1, 0]), lossWith([0, 0, 1])];
-    expect(ni).toBeGreaterThan(0);
-    expect(bin).toBeGreaterThan(0);
-    expect(reg).toBeGreaterThan(0);
-    close([lossWith([1, 0.5, 2])], [ni + 0.5 * bin + 2 * reg], 1e-4);
+    const [ni, bin, reg, mc] = [lossWith([1, 0, 0, 0]), lossWith([0, 1, 0, 0]), lossWith([0, 0, 1, 0]), lossWith([0, 0, 0, 1])];
+    for (const l of [ni, bin, reg, mc]) expect(l).toBeGreaterThan(0);
+    close([lossWith([1, 0.5, 2, 3])], [ni + 0.5 * bin + 2 * reg + 3 * mc], 1e-4);
   });
 
   it("round trip, weight names, evaluate reports every task; topK still ranks the catalogue", () => {
-    const m = Model.fromConfig(structuredClone(recipe([1, 0.5, 2])), schema).build({ seed: 7 });
+    const m = Model.fromConfig(structuredClone(recipe([1, 0.5, 2, 3])), schema).build({ seed: 7 });
     expect(m.toRecipe().head).toEqual(Model.fromConfig(m.toRecipe(), schema).toRecipe().head);
     expect([...m.namedVariables().keys()].filter((k) => k.startsWith("head/"))).toEqual([
       "head/multi-task/1/binary-classification/output/kernel", "head/multi-task/1/binary-classification/output/bias",
       "head/multi-task/2/regression/output/kernel", "head/multi-task/2/regression/output/bias",
+      "head/multi-task/3/multi-class/output/kernel", "head/multi-task/3/multi-class/output/bias",
     ]);
     const b = batch();
     const r = m.evaluate([{ ...b, itemIds: b.itemIds, targets: Int32Array.from([1, 2, 3, 4, 5, 6]) }], { ks: [5] });
     // metrics are named "<task name>/<metric>" (task names default to the task type)
-    for (const k of ["ndcg@5", "recall@5", "binary-classification/auc", "binary-classification/precision", "binary-classification/recall", "binary-classification/accuracy", "binary-classification/loss", "regression/rmse", "regression/mae", "regression/loss", "loss"]) {
+    for (const k of ["ndcg@5", "recall@5", "binary-classification/auc", "binary-classification/precision", "binary-classification/recall", "binary-classification/accuracy", "binary-classification/loss", "regression/rmse", "regression/mae", "regression/loss", "multi-class/accuracy", "multi-class/loss", "loss"]) {
       expect(Number.isFinite(r[k]), k).toBe(true);
     }
     expect(r.examples).toBe(6);
