@@ -9,13 +9,12 @@
  * to `summary.json`; the model after the last training window is saved to `<out>/model`.
  *
  * Reuses trainRecipe's pieces (recipe loading, engine, data loader, Model, optimizer, schedules,
- * clipping, batches, evaluation, most-popular baseline, model directory) rather than forking it; the
- * per-window training step is the one of src/train/loop.ts `fit`, kept here because `fit` owns (and
- * disposes) its optimizer, while this protocol keeps one optimizer across windows.
+ * batches, evaluation, most-popular baseline, model directory) rather than forking it; the training
+ * step is `fit`'s (src/train/loop.ts `trainStep`), but the epochs are looped here because `fit` owns
+ * (and disposes) its optimizer, while this protocol keeps one optimizer across windows.
  */
 import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import * as tf from "@tensorflow/tfjs";
 import { loadRecipe } from "../recipe/load.js";
 import { loadRecipeData, type DataConfig } from "../data/load.js";
 import { batches, fullSequenceExamples, numBatches, prefixExamples, type Session } from "../data/batches.js";
@@ -23,11 +22,9 @@ import { initEngine, engineLine, type EngineInfo } from "../engine/index.js";
 import { RecblocksError } from "../errors/issue.js";
 import { Model, type ModelConfig } from "../model/model.js";
 import type { RankingMetricName } from "../metrics/index.js";
-import { evaluationBatches, type TrainSettings } from "../train/loop.js";
-import { nonFiniteWeights } from "../train/loop.js";
-import { createOptimizer, type GradientMap, type Optimizer, type OptimizerConfig } from "../train/optimizers.js";
+import { evaluationBatches, nonFiniteWeights, trainStep, type TrainSettings } from "../train/loop.js";
+import { createOptimizer, type Optimizer, type OptimizerConfig } from "../train/optimizers.js";
 import { createSchedule, type ScheduleConfig } from "../train/schedules.js";
-import { clipByGlobalNorm, clipByNorm, disposeGradients } from "../train/clipping.js";
 import { TrainRng } from "../train/rng.js";
 import { checkTrainingMemory, estimateTrainingMemory } from "../train/limits.js";
 import { saveModelDir } from "../io/model-dir.js";
@@ -342,34 +339,15 @@ export async function trainOneWindow(model: Model, optimizer: Optimizer, rng: Tr
     for (const batch of batches(ex, { batchSize: o.batchSize, maxSequenceLength: o.L, shuffle: true, seed: o.seed + epoch, context: o.context })) {
       if (b >= perEpoch) break;
       b++;
-      const tb = model.trainBatch(batch, rng);
-      if (!tb) continue;
-      const { value, grads } = tf.variableGrads(tb.loss, vars);
-      let g: GradientMap = grads;
-      const extra: GradientMap[] = [];
-      if (t.clip?.perTensor) {
-        g = clipByNorm(g, t.clip.perTensor);
-        extra.push(g);
-      }
-      if (t.clip?.globalNorm) {
-        const r = clipByGlobalNorm(g, t.clip.globalNorm);
-        r.globalNorm.dispose();
-        g = r.grads;
-        extra.push(g);
-      }
-      const loss = (value.dataSync() as Float32Array)[0]!;
-      value.dispose();
-      if (!Number.isFinite(loss)) {
-        disposeGradients(grads);
-        for (const e of extra) disposeGradients(e);
-        throw new RecblocksError("training", [{ code: "non_finite_loss", path: "/train", message: `The loss became ${loss} at epoch ${epoch}, step ${b} of a time window; training stopped and nothing is saved.`, received: String(loss), hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }]);
-      }
-      if (Number.isNaN(firstLoss)) firstLoss = loss;
-      optimizer.applyGradients(g);
-      disposeGradients(grads);
-      for (const e of extra) disposeGradients(e);
-      lossSum += loss * tb.numLabels;
-      lossN += tb.numLabels;
+      const step = trainStep(model, batch, rng, optimizer, {
+        vars,
+        clip: t.clip,
+        nonFinite: (loss) => ({ code: "non_finite_loss", path: "/train", message: `The loss became ${loss} at epoch ${epoch}, step ${b} of a time window; training stopped and nothing is saved.`, received: String(loss), hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }),
+      });
+      if (!step) continue;
+      if (Number.isNaN(firstLoss)) firstLoss = step.loss;
+      lossSum += step.loss * step.numLabels;
+      lossN += step.numLabels;
       if (b % 20 === 0) await new Promise((r) => setImmediate(r));
     }
     const bad = nonFiniteWeights(vars);

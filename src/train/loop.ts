@@ -5,11 +5,12 @@ import { RecblocksError, type Issue } from "../errors/issue.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { batches, fullSequenceExamples, lastItemExamples, numBatches, prefixExamples, type Session } from "../data/index.js";
 import type { RankingMetricName } from "../metrics/index.js";
+import type { RandomSource, SequenceBatchLike } from "../core/index.js";
 import type { Model } from "../model/index.js";
 import { clipByGlobalNorm, clipByNorm, disposeGradients } from "./clipping.js";
 import { disposeCheckpoint, fingerprintOf, loadCheckpoint, saveCheckpoint, type TrainingPosition } from "./checkpoint.js";
 import { EarlyStopping } from "./early-stopping.js";
-import { createOptimizer, type GradientMap, type NamedTensor, type OptimizerConfig } from "./optimizers.js";
+import { createOptimizer, type GradientMap, type NamedTensor, type Optimizer, type OptimizerConfig } from "./optimizers.js";
 import { ProgressReporter, type ProgressOptions } from "./progress.js";
 import { TrainRng } from "./rng.js";
 import { createSchedule, type ScheduleConfig } from "./schedules.js";
@@ -89,6 +90,54 @@ export interface FitResult {
 export function evaluationBatches(sessions: Session[], protocol: "last-item" | "all-prefixes", o: { batchSize: number; maxSequenceLength: number; context?: Record<string, "categorical" | "continuous"> }) {
   const ex = protocol === "all-prefixes" ? prefixExamples(sessions) : lastItemExamples(sessions);
   return batches(ex, { batchSize: o.batchSize, maxSequenceLength: o.maxSequenceLength, context: o.context });
+}
+
+/** What one training step trained on: its loss (mean over its labels) and how many labels (predicted positions) it had. */
+export interface TrainStepResult {
+  loss: number;
+  numLabels: number;
+}
+
+/**
+ * One training step, as `fit` and time-window training (src/run/windows.ts) take it: masking and loss
+ * (model.trainBatch), gradients of `vars`, clipping (per tensor, then by global norm), the NaN/Inf
+ * guard and the optimizer update; every gradient is disposed. The loss is the only number read back.
+ * A non-finite loss throws a RecblocksError ("training") with the issue `nonFinite(loss)`, before any
+ * update. Undefined when the batch gave nothing to train on (no label).
+ */
+export function trainStep(
+  model: Model,
+  batch: SequenceBatchLike,
+  rng: RandomSource,
+  optimizer: Optimizer,
+  o: { vars: tf.Variable[]; clip?: TrainSettings["clip"]; nonFinite: (loss: number) => Issue },
+): TrainStepResult | undefined {
+  const tb = model.trainBatch(batch, rng);
+  if (!tb) return undefined;
+  const { value, grads } = tf.variableGrads(tb.loss, o.vars);
+  let g: GradientMap = grads;
+  const extra: GradientMap[] = [];
+  if (o.clip?.perTensor) {
+    g = clipByNorm(g, o.clip.perTensor);
+    extra.push(g);
+  }
+  if (o.clip?.globalNorm) {
+    const r = clipByGlobalNorm(g, o.clip.globalNorm);
+    r.globalNorm.dispose();
+    g = r.grads;
+    extra.push(g);
+  }
+  const loss = (value.dataSync() as Float32Array)[0]!;
+  value.dispose();
+  if (!Number.isFinite(loss)) {
+    disposeGradients(grads);
+    for (const e of extra) disposeGradients(e);
+    throw new RecblocksError("training", [o.nonFinite(loss)]);
+  }
+  optimizer.applyGradients(g);
+  disposeGradients(grads);
+  for (const e of extra) disposeGradients(e);
+  return { loss, numLabels: tb.numLabels };
 }
 
 /**
@@ -185,34 +234,12 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         if (b >= perEpoch) break;
         b++;
         if (resumeHere && b <= resumeHere.stepInEpoch) continue; // done before the checkpoint
-        const tb = model.trainBatch(batch, rng);
-        if (!tb) continue;
-        const { value, grads } = tf.variableGrads(tb.loss, vars);
-        let g: GradientMap = grads;
-        const extra: GradientMap[] = [];
-        if (t.clip?.perTensor) {
-          g = clipByNorm(g, t.clip.perTensor);
-          extra.push(g);
-        }
-        if (t.clip?.globalNorm) {
-          const r = clipByGlobalNorm(g, t.clip.globalNorm);
-          r.globalNorm.dispose();
-          g = r.grads;
-          extra.push(g);
-        }
-        const loss = (value.dataSync() as Float32Array)[0]!;
-        value.dispose();
-        if (!Number.isFinite(loss)) {
-          disposeGradients(grads);
-          for (const e of extra) disposeGradients(e);
-          throw new RecblocksError("training", [nonFiniteLoss(loss, epoch, b, steps + 1, optimizer.learningRate(steps), ocfg.type, t.clip)]);
-        }
-        optimizer.applyGradients(g);
-        disposeGradients(grads);
-        for (const e of extra) disposeGradients(e);
+        const step = trainStep(model, batch, rng, optimizer, { vars, clip: t.clip, nonFinite: (loss) => nonFiniteLoss(loss, epoch, b, steps + 1, optimizer.learningRate(steps), ocfg.type, t.clip) });
+        if (!step) continue;
+        const { loss } = step;
         steps++;
-        lossSum += loss * tb.numLabels;
-        lossN += tb.numLabels;
+        lossSum += loss * step.numLabels;
+        lossN += step.numLabels;
         examples += batch.batchSize;
         progress.update(b, { loss, examples: batch.batchSize });
         if (ckSteps > 0 && ck && steps % ckSteps === 0 && b < perEpoch) {
