@@ -16,12 +16,14 @@ export function hitMask(labels: tf.Tensor1D, negIds: tf.Tensor1D): tf.Tensor2D {
 }
 
 /**
- * log q(j) for the log-uniform sampler over items 1..V-1 (P(j) = log(1 + 1/j) / log V) after `tries`
+ * log q(j) for the log-uniform sampler over items minId..V-1 (minId 1: P(j) = log(1 + 1/j) / log V) after `tries`
  * draws with replacement: q = 1 - (1 - P)^tries (0 when every item was taken: tries = Infinity).
  */
-export function logInclusionProbability(ids: tf.Tensor1D, numItems: number, tries: number): tf.Tensor1D {
+export function logInclusionProbability(ids: tf.Tensor1D, numItems: number, tries: number, minId = 1): tf.Tensor1D {
   if (tries === Infinity) return tf.zerosLike(ids).toFloat() as tf.Tensor1D;
-  const p = tf.div(tf.log1p(tf.reciprocal(tf.cast(ids, "float32"))), Math.log(numItems));
+  // P(j) = log(1 + 1/(j - minId + 1)) / log(V - minId + 1); ids below minId (the OOV id as a label) get minId's
+  const rank = tf.maximum(tf.sub(tf.cast(ids, "float32"), minId - 1), 1);
+  const p = tf.div(tf.log1p(tf.reciprocal(rank)), Math.log(numItems - minId + 1));
   // 1 - (1 - p)^t = -expm1(x), x = t · log1p(-p) <= 0; TF.js has no expm1: a series for small |x|
   // (1 - exp(x) would lose most digits in float32 there)
   const x = tf.mul(tf.log1p(tf.neg(p)), tries);

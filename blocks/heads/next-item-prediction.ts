@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import {
   Block,
   BlockError,
+  columnsOf,
   crossEntropyPerRow,
   pickPerRow,
   formatSpec,
@@ -99,6 +100,8 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
     const d = spec.shape[spec.shape.length - 1] as number;
     this.items = ctx.get<ItemEmbeddings>("item-embeddings")!;
     const V = this.items.cardinality;
+    const col = columnsOf(ctx.schema).find((c) => c.name === this.items!.column) as { properties?: { vocabulary?: { withOov?: boolean } } } | undefined;
+    this.firstRealId = col?.properties?.vocabulary?.withOov === true && V > 2 ? 2 : 1;
     if (this.config.weightTying) {
       if (d !== this.items.dim) {
         const limit = 1 / Math.sqrt(d);
@@ -190,6 +193,8 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
 
   /** The sampler of `sampledSoftmax` (built on first use). */
   private sampler: LogUniformSampler | undefined;
+  /** 2 when the item vocabulary's id 1 is the OOV id (feature schema: properties.vocabulary.withOov), else 1. */
+  private firstRealId = 1;
 
   /** Hidden rows as the output layer sees them: projected to the item size when tied with a projection. */
   private outputRows(rows: tf.Tensor2D): tf.Tensor2D {
@@ -234,13 +239,14 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
     const loss = c.loss ?? "cross-entropy";
     let sample: { ids: Int32Array; tries: number } | undefined;
     if (c.sampledSoftmax) {
-      this.sampler ??= new LogUniformSampler(this.numItems);
+      this.sampler ??= new LogUniformSampler(this.numItems, this.firstRealId);
       sample = this.sampler.sample(c.sampledSoftmax.numSamples ?? 100, ctx.rng);
     }
     if (loss === "cross-entropy") {
       const negIds = tf.tensor1d(sample!.ids, "int32");
       const { pos, neg } = this.subsetScores(rows, labels, negIds);
-      const logits = sampledSoftmaxLogits(pos, neg, hitMask(labels, negIds), logInclusionProbability(labels, this.numItems, sample!.tries), logInclusionProbability(negIds, this.numItems, sample!.tries));
+      const minId = this.sampler!.minId;
+      const logits = sampledSoftmaxLogits(pos, neg, hitMask(labels, negIds), logInclusionProbability(labels, this.numItems, sample!.tries, minId), logInclusionProbability(negIds, this.numItems, sample!.tries, minId));
       return firstColumnCrossEntropy(logits);
     }
     const negIds = sample ? tf.concat([labels, tf.tensor1d(sample.ids, "int32")]) as tf.Tensor1D : labels;

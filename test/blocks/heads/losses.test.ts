@@ -45,9 +45,9 @@ const lse = (xs: number[]) => {
 const P = (j: number) => Math.log(1 + 1 / j) / Math.log(4);
 const q = (j: number, tries: number) => 1 - (1 - P(j)) ** tries;
 
-function task(config: Omit<NextItemPredictionConfig, "type">) {
+function task(config: Omit<NextItemPredictionConfig, "type">, schema?: FeatureSchemaLike) {
   const table = tf.variable(tf.tensor2d(E));
-  const ctx = new BlockContext({ rng: mulberry32(4), path: "/model/head" });
+  const ctx = new BlockContext({ schema, rng: mulberry32(4), path: "/model/head" });
   ctx.set("item-embeddings", { column: "item_id", table, cardinality: V, dim: 2 } satisfies ItemEmbeddings);
   ctx.set("masking", { type: "causal" });
   const t = new NextItemPredictionTask(config);
@@ -110,6 +110,18 @@ describe("LogUniformSampler", () => {
     expect(Math.max(...big.ids)).toBeLessThanOrEqual(999);
   });
 
+  it("minId 2 (id 1 = OOV): the same law over ids 2..V-1, id 1 never drawn", () => {
+    const s = new LogUniformSampler(5, 2); // ids 2, 3, 4: P = ln2/ln4, ln(3/2)/ln4, ln(4/3)/ln4
+    close(s.probability(2), 0.5);
+    close(s.probability(3), Math.log(1.5) / Math.log(4));
+    close(s.probability(4), Math.log(4 / 3) / Math.log(4));
+    expect(s.probability(1)).toBe(0);
+    expect([0.1, 0.6, 0.9].map((u) => s.draw(fixed(u)))).toEqual([2, 3, 4]);
+    expect([...s.sample(9, mulberry32(1)).ids]).toEqual([2, 3, 4]);
+    const got = tf.tidy(() => logInclusionProbability(tf.tensor1d([2, 3, 4], "int32"), 5, 3, 2).arraySync());
+    [2, 3, 4].forEach((j, i) => close(got[i]!, Math.log(s.inclusionProbability(j, 3)), 1e-5));
+  });
+
   it("the TF logQ (with its small-x series) equals the host formula, also for tiny probabilities", () => {
     for (const [Vn, tries] of [[4, 3], [1000, 200], [1_000_000, 150]] as const) {
       const s = new LogUniformSampler(Vn);
@@ -170,6 +182,15 @@ describe("sampled softmax (hand-computed)", () => {
     const { t, dispose } = task({ weightTying: true, sampledSoftmax: { numSamples: 10 } });
     const full = (lse(S[0]!.slice(1)) - S[0]![1]! + lse(S[1]!.slice(1)) - S[1]![3]!) / 2;
     close(trainLoss(t, [1, 3], [0.5]), full, 1e-4);
+    dispose();
+  });
+
+  it("an item vocabulary with an OOV id (schema properties.vocabulary.withOov): id 1 is never a negative", () => {
+    const schema: FeatureSchemaLike = { columns: [{ name: "item_id", tags: ["item-id", "categorical", "list"], cardinality: V, properties: { vocabulary: { withOov: true } } } as never] };
+    const { t, dispose } = task({ weightTying: true, sampledSoftmax: { numSamples: 10 } }, schema);
+    // every real item (2, 3) taken, q = 1: the softmax over items 2..3 only
+    // row 0 (label 2): scores [-0.5, -0.5] -> ln 2; row 1 (label 3): scores [-2.5, 2] -> lse(-2.5, 2) - 2
+    close(trainLoss(t, [2, 3], [0.5]), (Math.log(2) + lse([-2.5, 2]) - 2) / 2, 1e-4);
     dispose();
   });
 
