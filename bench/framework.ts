@@ -83,7 +83,7 @@ async function main() {
     inputs: { type: "tabular-sequence-features", embeddingDims: { item_id: A.dim }, embeddingInitStd: A.initStd, masking: { type: "causal" } },
     body: STAMP
       ? [{ type: "stamp-attention", variant: "stamp", maxNorm: null, initStd: A.wStd }]
-      : [{ type: "transformer", architecture: "gpt2", dModel: A.dim, numHeads: A.heads, numLayers: A.layers, maxSequenceLength: A.maxLen, dropout: A.dropout, initializerRange: A.initStd }],
+      : [{ type: "transformer", architecture: "gpt2", dModel: A.dim, numHeads: A.heads, numLayers: A.layers, maxSequenceLength: A.maxLen, dropout: A.dropout, initializerRange: A.initStd, layerNormEps: 1e-5 }],
     head: { type: "next-item-prediction", weightTying: true },
   } as never, data.featureSchema as never);
   model.build({ seed: A.seed });
