@@ -87,8 +87,12 @@ export function maskMasked(
   return r;
 }
 
-/** Masked LM inference layout: [MASK] inserted after the last real item; seqLen = L + 1. */
-function appendMaskLayout(itemIds: Int32Array, B: number, L: number, end: Int32Array, targets?: Int32Array): MaskResult {
+/**
+ * Masked LM inference layout: [MASK] inserted after the last real item (padding after it moves one
+ * step right); seqLen = L + 1. With `targets`, targets[b] is the label at row b's [MASK]. Also the
+ * inference layout of permutation LM (src/masking/plm.ts), which adds its permutation mask.
+ */
+export function appendMaskLayout(itemIds: Int32Array, B: number, L: number, end: Int32Array, targets?: Int32Array): MaskResult {
   const L1 = L + 1;
   const n = B * L1;
   const r: MaskResult = {

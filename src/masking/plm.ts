@@ -1,4 +1,5 @@
 import { randomInt, type RandomSource } from "./rng.js";
+import { appendMaskLayout } from "./masked.js";
 import { baseResult, checkTargets, rowSpans, setLabel } from "./rows.js";
 import type { MaskingScheme, MaskMode, MaskOptions, MaskResult, Resolved } from "./types.js";
 
@@ -173,39 +174,17 @@ function identityMapping(B: number, L: number): Uint8Array {
   return out;
 }
 
-/** Inference layout: a [MASK] slot inserted after the last item (seqLen L + 1), hidden from every position. */
+/** Inference layout: masked LM's [MASK] slot after the last item (seqLen L + 1), hidden from every position by permMask. */
 function appendSlotLayout(itemIds: Int32Array, B: number, L: number, end: Int32Array, targets?: Int32Array): MaskResult {
+  const r = appendMaskLayout(itemIds, B, L, end, targets);
   const L1 = L + 1;
-  const n = B * L1;
   const LL = L1 * L1;
-  const r: MaskResult = {
-    batchSize: B,
-    seqLen: L1,
-    inputIds: new Int32Array(n),
-    maskInput: new Uint8Array(n),
-    maskedPositions: new Uint8Array(n),
-    labels: new Int32Array(n),
-    validPositions: new Uint8Array(n),
-    readPositions: new Int32Array(B),
-    numLabels: 0,
-    appendMask: true,
-  };
   const permMask = new Uint8Array(B * LL);
-  r.extras = { permMask, targetMapping: identityMapping(B, L1) };
   for (let b = 0; b < B; b++) {
-    const src = b * L;
-    const dst = b * L1;
-    const m = end[b]! + 1; // the slot
-    for (let t = 0; t < m; t++) r.inputIds[dst + t] = itemIds[src + t]!;
-    for (let t = m; t < L; t++) r.inputIds[dst + t + 1] = itemIds[src + t]!;
-    for (let t = 0; t < L1; t++) r.validPositions[dst + t] = r.inputIds[dst + t] !== 0 ? 1 : 0;
-    r.maskInput[dst + m] = 1;
-    r.validPositions[dst + m] = 1;
-    r.readPositions![b] = m;
+    const m = r.readPositions![b]!; // the slot
     for (let i = 0; i < L1; i++) permMask[b * LL + i * L1 + m] = 1;
-    if (targets !== undefined) setLabel(r, dst + m, targets[b]!);
-    else r.maskedPositions[dst + m] = 1;
   }
+  r.extras = { permMask, targetMapping: identityMapping(B, L1) };
   return r;
 }
 

@@ -1,4 +1,4 @@
-import { maskMasked } from "./masked.js";
+import { maskedScheme, maskMasked } from "./masked.js";
 import type { RandomSource } from "./rng.js";
 import type { MaskingScheme, MaskMode, MaskOptions, MaskResult, Resolved } from "./types.js";
 
@@ -79,14 +79,8 @@ export const replacementScheme: MaskingScheme<ReplacementMaskingConfig> = {
   aliases: ["replacement"],
   defaults: { mlmProbability: 0.15, evalOnLastItemSeqOnly: true, discriminatorLossWeight: 50, sampleFrom: "generator" },
   check(cfg) {
-    const issues = [];
-    const p = cfg.mlmProbability;
-    if (typeof p !== "number" || !Number.isFinite(p) || p < 0 || p > 1) {
-      issues.push({ key: "mlmProbability", message: "Expected a number between 0 and 1.", expected: "0 <= mlmProbability <= 1", received: p });
-    }
-    if (typeof cfg.evalOnLastItemSeqOnly !== "boolean") {
-      issues.push({ key: "evalOnLastItemSeqOnly", message: "Expected a boolean.", expected: "boolean", received: cfg.evalOnLastItemSeqOnly });
-    }
+    // the masked LM options are checked as `masked` checks them
+    const issues = maskedScheme.check({ type: "masked", mlmProbability: cfg.mlmProbability, evalOnLastItemSeqOnly: cfg.evalOnLastItemSeqOnly });
     const w = cfg.discriminatorLossWeight;
     if (typeof w !== "number" || !Number.isFinite(w) || w < 0) {
       issues.push({ key: "discriminatorLossWeight", message: "Expected a number >= 0.", expected: "discriminatorLossWeight >= 0", received: w });
