@@ -22,6 +22,7 @@ import {
 } from "../../src/core/index.js";
 import { MLPBlock } from "../core/mlp.js";
 import { aggregateFeatures, bagEmbedding, softEmbedding } from "./feature-ops.js";
+import { categoricalColumnPlan, checkNamedColumns, continuousColumnPlan } from "./column-plan.js";
 import type { MultiHotOptions, PreparedBatch, SoftEmbeddingOptions } from "./tabular-sequence-features.js";
 
 /** Config of `tabular-features` (schemas/blocks/tabular-features.schema.json). */
@@ -92,39 +93,14 @@ export class TabularFeatures extends Block<TabularFeaturesConfig> {
     const cols = columnsOf(schema);
     const c = this.config;
     const names = new Set(cols.map((x) => x.name));
-    for (const [i, n] of (c.excludeFeatures ?? []).entries()) {
-      if (!names.has(n)) throw new BlockError(`${ctx.path}/excludeFeatures/${i}`, "unknown_feature", `excludeFeatures names "${n}", which is not a column of the feature schema.`, { expected: [...names].sort() });
-    }
-    for (const key of ["embeddingDims", "softEmbeddings", "multiHot"] as const) {
-      for (const n of Object.keys(c[key] ?? {})) {
-        if (!names.has(n)) throw new BlockError(`${ctx.path}/${key}/${n}`, "unknown_feature", `${key} names "${n}", which is not a column of the feature schema.`, { expected: [...names].sort() });
-      }
-    }
+    checkNamedColumns(names, c, ["embeddingDims", "softEmbeddings", "multiHot"], ctx.path);
     const excluded = new Set(c.excludeFeatures ?? []);
     const anyTag = (col: ColumnLike, tags: string[]) => tags.some((t) => hasTag(col, t));
     const plan: TabularPlan[] = [];
     for (const col of cols) {
       if (excluded.has(col.name) || hasTag(col, "list") || hasTag(col, "item-id") || hasTag(col, "session-id")) continue;
-      if (anyTag(col, c.categoricalTags!)) {
-        const card = cardinalityOf(col);
-        if (card === undefined || card < 1) {
-          throw new BlockError(ctx.path, "missing_cardinality", `Categorical column "${col.name}" has no cardinality in the feature schema, so its embedding table cannot be sized.`, {
-            hint: "Set `cardinality` (number of ids including 0 = padding) or `max` on the column.",
-          });
-        }
-        let dim = c.embeddingDims?.[col.name] ?? col.embeddingDim;
-        if (dim === undefined) dim = c.inferEmbeddingSizes ? Math.ceil(Math.pow(card, 0.25) * c.inferEmbeddingSizesMultiplier!) : c.embeddingDimDefault!;
-        const f: TabularPlan = { name: col.name, kind: "categorical", dim, cardinality: card };
-        const mh = c.multiHot?.[col.name];
-        if (mh) f.multiHot = { maxValues: mh.maxValues, combiner: mh.combiner ?? "mean" };
-        plan.push(f);
-      } else if (anyTag(col, c.continuousTags!)) {
-        const soft = c.softEmbeddings?.[col.name];
-        if (soft) {
-          const sd = { cardinality: soft.cardinality ?? 10, dim: soft.dim ?? 8, layerNorm: soft.layerNorm ?? true };
-          plan.push({ name: col.name, kind: "continuous", dim: sd.dim, soft: sd });
-        } else plan.push({ name: col.name, kind: "continuous", dim: 1 });
-      }
+      if (anyTag(col, c.categoricalTags!)) plan.push({ name: col.name, kind: "categorical", ...categoricalColumnPlan(col, c, ctx.path) });
+      else if (anyTag(col, c.continuousTags!)) plan.push({ name: col.name, kind: "continuous", ...continuousColumnPlan(col, c) });
     }
     const byName = new Map(plan.map((f) => [f.name, f]));
     for (const key of ["softEmbeddings", "multiHot"] as const) {
@@ -223,21 +199,8 @@ export class TabularFeatures extends Block<TabularFeaturesConfig> {
    * inference no label, and the prediction is read at the row's only position.
    */
   prepare(batch: SequenceBatchLike, mode: "train" | "eval" | "inference", _rng: RandomSource, opts: { useTargets?: boolean } = {}): PreparedBatch {
-    if (!this.built) throw new Error(`TabularFeatures "${this.name}" is not built`);
     const B = batch.batchSize;
-    const features: PreparedBatch["features"] = {};
-    for (const f of this.plan) {
-      const v = batch.context[f.name];
-      if (!v) {
-        throw new BlockError("", "missing_feature", `The data has no context feature "${f.name}" that the feature schema declares.`, {
-          hint: `Available: ${Object.keys(batch.context).sort().join(", ") || "none"}. Exclude it with excludeFeatures, or fix the feature schema.`,
-        });
-      }
-      const K = f.multiHot?.maxValues ?? 1;
-      if (v.length !== B * K) throw new Error(`context feature "${f.name}" has ${v.length} values, expected ${B * K}`);
-      const dtype = f.kind === "categorical" ? "int32" : "float32";
-      features[f.name] = { values: dtype === "int32" ? Int32Array.from(v) : Float32Array.from(v), shape: f.multiHot ? [B, K] : [B], dtype };
-    }
+    const features: PreparedBatch["features"] = Object.fromEntries(this.contextArrays(batch).map(({ name, ...a }) => [name, a]));
     const labels = new Int32Array(B);
     if (mode !== "inference") {
       const targets = opts.useTargets !== false ? batch.targets : undefined;
@@ -259,10 +222,15 @@ export class TabularFeatures extends Block<TabularFeaturesConfig> {
 
   /** A function making the input tensors of a batch's context features (call it inside a tidy). */
   inputsFromBatch(batch: SequenceBatchLike): () => Record<string, tf.Tensor> {
+    const arrays = this.contextArrays(batch);
+    return () => Object.fromEntries(arrays.map((a) => [a.name, tf.tensor(a.values, a.shape, a.dtype)]));
+  }
+
+  /** The host arrays of a batch's context features, one per planned feature: int32 / float32, [B] or [B, K] (multi-hot). */
+  private contextArrays(batch: SequenceBatchLike): { name: string; values: Int32Array | Float32Array; shape: number[]; dtype: "int32" | "float32" }[] {
     if (!this.built) throw new Error(`TabularFeatures "${this.name}" is not built`);
     const B = batch.batchSize;
-    const arrays: [string, Int32Array | Float32Array, number[], "int32" | "float32"][] = [];
-    for (const f of this.plan) {
+    return this.plan.map((f) => {
       const v = batch.context[f.name];
       if (!v) {
         throw new BlockError("", "missing_feature", `The data has no context feature "${f.name}" that the feature schema declares.`, {
@@ -272,9 +240,8 @@ export class TabularFeatures extends Block<TabularFeaturesConfig> {
       const K = f.multiHot?.maxValues ?? 1;
       if (v.length !== B * K) throw new Error(`context feature "${f.name}" has ${v.length} values, expected ${B * K}`);
       const dtype = f.kind === "categorical" ? "int32" : "float32";
-      arrays.push([f.name, dtype === "int32" ? Int32Array.from(v) : Float32Array.from(v), f.multiHot ? [B, K] : [B], dtype]);
-    }
-    return () => Object.fromEntries(arrays.map(([n, v, shape, dtype]) => [n, tf.tensor(v, shape, dtype)]));
+      return { name: f.name, values: dtype === "int32" ? Int32Array.from(v) : Float32Array.from(v), shape: f.multiHot ? [B, K] : [B], dtype };
+    });
   }
 
   call(input: BlockInput, ctx: CallContext): tf.Tensor2D {

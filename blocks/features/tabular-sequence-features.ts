@@ -23,6 +23,7 @@ import {
 import { getMaskingScheme, maskBatch, type MaskMode, type MaskResult } from "../../src/masking/index.js";
 import { MLPBlock } from "../core/mlp.js";
 import { aggregateFeatures, bagEmbedding, softEmbedding, stochasticSwapNoise, type AggregationName } from "./feature-ops.js";
+import { categoricalColumnPlan, checkNamedColumns, continuousColumnPlan } from "./column-plan.js";
 import { EmbeddingFileError, fileReadingAvailable, readEmbeddingMatrix } from "./pretrained.js";
 
 /** The masking scheme attached to the input block (see src/masking). */
@@ -191,14 +192,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
       });
     }
     const names = new Set(cols.map((x) => x.name));
-    for (const [i, n] of (c.excludeFeatures ?? []).entries()) {
-      if (!names.has(n)) throw new BlockError(`${ctx.path}/excludeFeatures/${i}`, "unknown_feature", `excludeFeatures names "${n}", which is not a column of the feature schema.`, { expected: [...names].sort() });
-    }
-    for (const key of ["embeddingDims", "softEmbeddings", "sharedEmbeddings", "pretrainedEmbeddings", "multiHot"] as const) {
-      for (const n of Object.keys(c[key] ?? {})) {
-        if (!names.has(n)) throw new BlockError(`${ctx.path}/${key}/${n}`, "unknown_feature", `${key} names "${n}", which is not a column of the feature schema.`, { expected: [...names].sort() });
-      }
-    }
+    checkNamedColumns(names, c, ["embeddingDims", "softEmbeddings", "sharedEmbeddings", "pretrainedEmbeddings", "multiHot"], ctx.path);
     if (c.stochasticSwapNoise?.features) {
       for (const [i, n] of c.stochasticSwapNoise.features.entries()) {
         if (!names.has(n)) throw new BlockError(`${ctx.path}/stochasticSwapNoise/features/${i}`, "unknown_feature", `stochasticSwapNoise names "${n}", which is not a column of the feature schema.`, { expected: [...names].sort() });
@@ -212,26 +206,8 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
       if (excluded.has(col.name) && !isItem) continue;
       if (!isItem && hasTag(col, "session-id")) continue; // an identifier, not a feature
       const sequential = isItem || hasTag(col, "list");
-      if (isItem || anyTag(col, c.categoricalTags!)) {
-        const card = cardinalityOf(col);
-        if (card === undefined || card < 1) {
-          throw new BlockError(ctx.path, "missing_cardinality", `Categorical column "${col.name}" has no cardinality in the feature schema, so its embedding table cannot be sized.`, {
-            hint: "Set `cardinality` (number of ids including 0 = padding) or `max` on the column.",
-          });
-        }
-        let dim = c.embeddingDims?.[col.name] ?? col.embeddingDim;
-        if (dim === undefined) dim = c.inferEmbeddingSizes ? Math.ceil(Math.pow(card, 0.25) * c.inferEmbeddingSizesMultiplier!) : c.embeddingDimDefault!;
-        const f: FeaturePlan = { name: col.name, kind: "categorical", sequential, cardinality: card, dim };
-        const mh = c.multiHot?.[col.name];
-        if (mh) f.multiHot = { maxValues: mh.maxValues, combiner: mh.combiner ?? "mean" };
-        plan.push(f);
-      } else if (anyTag(col, c.continuousTags!)) {
-        const soft = c.softEmbeddings?.[col.name];
-        if (soft) {
-          const sd = { cardinality: soft.cardinality ?? 10, dim: soft.dim ?? 8, layerNorm: soft.layerNorm ?? true };
-          plan.push({ name: col.name, kind: "continuous", sequential, dim: sd.dim, soft: sd });
-        } else plan.push({ name: col.name, kind: "continuous", sequential, dim: 1 });
-      }
+      if (isItem || anyTag(col, c.categoricalTags!)) plan.push({ name: col.name, kind: "categorical", sequential, ...categoricalColumnPlan(col, c, ctx.path) });
+      else if (anyTag(col, c.continuousTags!)) plan.push({ name: col.name, kind: "continuous", sequential, ...continuousColumnPlan(col, c) });
     }
     const byName = new Map(plan.map((f) => [f.name, f]));
     for (const key of ["softEmbeddings", "multiHot", "pretrainedEmbeddings", "sharedEmbeddings"] as const) {
