@@ -238,7 +238,11 @@ export class Model {
 
   /** Number of items scored (item-id cardinality, 0 = padding included). */
   get numItems(): number {
-    return this.task.numItems;
+    if (this.nextItemTask) return this.nextItemTask.numItems;
+    // a head without next-item prediction: the item-id cardinality of the input block
+    const items = this.shared.get("item-embeddings") as { cardinality?: number } | undefined;
+    if (items?.cardinality === undefined) throw new Error("Model: call build() first");
+    return items.cardinality;
   }
 
   private requireBuilt(): void {

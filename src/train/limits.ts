@@ -99,7 +99,7 @@ export function estimateTrainingMemory(model: Model, schema: FeatureSchemaLike, 
     d = bodyBlock((b as unknown as { config?: Cfg }).config ?? {}, `/model/body/${i}`, d, maxSequenceLength, add);
   });
   // head
-  const task = model.task as unknown as { config?: Cfg };
+  const task = (model.hasNextItem ? model.task : {}) as unknown as { config?: Cfg }; // per-session heads have no output layer over the items
   const cols = ((schema as unknown as { columns?: { name: string; tags?: string[]; cardinality?: number }[] }).columns ?? []);
   const itemCol = cols.find((c) => c.tags?.includes("item-id"));
   const numItems = plan.find((f) => f.name === itemCol?.name)?.cardinality ?? num(itemCol?.cardinality) ?? 0;
