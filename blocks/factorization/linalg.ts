@@ -68,11 +68,16 @@ export function gramTyped(Y: Float64Array, n: number, f: number, out?: Float64Ar
 
 /** G = Y^T Y computed by TF.js (one matMul on the active backend, float32), returned as float64. */
 export function gramTfjs(Y: Float64Array | Float32Array, n: number, f: number): Float64Array {
-  const data = tf.tidy(() => {
+  // read back outside tidy (tidy would walk the returned typed array element by element)
+  const g = tf.tidy(() => {
     const y = tf.tensor2d(Y instanceof Float32Array ? Y : Float32Array.from(Y), [n, f]);
-    return tf.matMul(y, y, true, false).dataSync() as Float32Array;
+    return tf.matMul(y, y, true, false);
   });
-  return Float64Array.from(data);
+  try {
+    return Float64Array.from(g.dataSync() as Float32Array);
+  } finally {
+    g.dispose();
+  }
 }
 
 /**
