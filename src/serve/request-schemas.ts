@@ -15,6 +15,9 @@ export type RequestSchemaName = "recommend-request" | "recommend-batch-request" 
 
 type Json = Record<string, unknown>;
 
+/** Most schema issues reported for one request body. */
+export const MAX_REQUEST_ISSUES = 100;
+
 /** Issues from the request body, without source locations (a body has no file:line). */
 export type RequestIssue = Omit<Issue, "source">;
 
@@ -51,9 +54,30 @@ class RequestSchemas {
       this.validators.set(name, v);
     }
     if (v(body)) return [];
-    const issues = translateAjvErrors(v.errors ?? [], body, () => ({ file: "request body" }), this.context);
+    // MAX_REQUEST_ISSUES at most, the shallowest first (a wrong `k` is not hidden behind 10,000 wrong items), in
+    // body order: a 1 MiB body of 300,000 wrong list items made as many issues, took seconds of the server's
+    // thread to translate and a 56 MB answer
+    const issues = translateAjvErrors(shallowest(v.errors ?? [], MAX_REQUEST_ISSUES), body, () => ({ file: "request body" }), this.context);
     return issues.map(({ source: _source, ...rest }) => rest);
   }
+}
+
+/** The `max` errors of least depth (instance path segments), in their order. */
+function shallowest(errors: ErrorObject[], max: number): ErrorObject[] {
+  if (errors.length <= max) return errors;
+  const depth = (e: ErrorObject) => {
+    let d = 0;
+    for (let i = 0; i < e.instancePath.length; i++) if (e.instancePath.charCodeAt(i) === 47) d++;
+    return d;
+  };
+  const depths = errors.map(depth);
+  const counts: number[] = [];
+  for (const d of depths) counts[d] = (counts[d] ?? 0) + 1;
+  // the deepest level kept, and how many of its errors fit
+  let cut = 0;
+  let room = max;
+  while ((counts[cut] ?? 0) < room) room -= counts[cut++] ?? 0;
+  return errors.filter((_, i) => depths[i]! < cut || (depths[i] === cut && room-- > 0));
 }
 
 let shared: RequestSchemas | undefined;

@@ -20,7 +20,7 @@ import type { RecommendRequest } from "../generated/serve/recommend-request.js";
 import type { ReloadRequest } from "../generated/serve/reload-request.js";
 import { locateJsonError } from "./json-body.js";
 import { ModelSlot } from "./model-slot.js";
-import { validateRequest, type RequestIssue } from "./request-schemas.js";
+import { MAX_REQUEST_ISSUES, validateRequest, type RequestIssue } from "./request-schemas.js";
 import { openServedModel, type Answer, type OpenOptions, type ServedModel } from "./served-model.js";
 
 export interface ServerOptions {
@@ -144,6 +144,32 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
     forceCloseConnections: "idle",
     // the default would let a request body or a slow client hold a connection forever
     requestTimeout: 60_000,
+    // errors found before routing (a URL that does not decode, e.g. "/%E0%A4%A") skip the error handler:
+    // without this they were answered in Fastify's own form, not with issues
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      void (reply as FastifyReply).code(status).send({ issues: [issue("bad_request", "", err.message)] });
+    },
+    // requests that are not valid HTTP (bad chunked encoding, headers too large, a request line that does not
+    // parse) or not received in time never reach Fastify's routing: answer them with issues too (Fastify's
+    // default handler answered {"error": "Bad Request", "message": "Client Error"})
+    clientErrorHandler: (err, socket) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ECONNRESET" || socket.destroyed) return;
+      const [status, text, message] =
+        code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "Request Timeout", "The request was not received in full in time (60 s)."]
+        : code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large", "The request's headers are larger than the server accepts."]
+        : [400, "Bad Request", "The request is not valid HTTP/1.1."];
+      const body = JSON.stringify({ issues: [issue("bad_request", "", message)] });
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy(err);
+    },
+  });
+
+  // an `expect` header other than 100-continue: Node answers 417 itself, with an empty body, unless asked
+  app.server.on("checkExpectation", (req, res) => {
+    const body = JSON.stringify({ issues: [issue("bad_request", "", `The server does not support the expectation ${JSON.stringify(String(req.headers.expect ?? ""))}.`, { expected: "100-continue or no expect header" })] });
+    res.writeHead(417, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), connection: "close" }).end(body);
   });
 
   // JSON bodies only, parsed here so that a syntax error is an issue with line and column
@@ -317,7 +343,8 @@ export async function createServer(opts: ServerOptions): Promise<RecblocksServer
     try {
       const m = lease.value;
       const more = reqs.flatMap((r, i) => [...boundIssues(r, `/requests/${i}`), ...m.check(r, `/requests/${i}`)]);
-      if (more.length) throw new HttpIssues(400, more);
+      // as many as the schema's (a batch of 1000 entries of 100 bad rules each made a 25 MB answer)
+      if (more.length) throw new HttpIssues(400, more.slice(0, MAX_REQUEST_ISSUES));
       const results: ReturnType<ServedModel["recommend"]> = [];
       for (let a = 0; a < reqs.length; a += chunk) {
         // let other requests in between chunks; this batch keeps its model (the lease) whatever happens meanwhile
