@@ -5,18 +5,13 @@
  * embedding of a continuous one.
  */
 import { BlockError, cardinalityOf, type ColumnLike } from "../../src/core/index.js";
-import type { MultiHotOptions, SoftEmbeddingOptions } from "./tabular-sequence-features.js";
+import type { TabularSequenceFeaturesConfig } from "./tabular-sequence-features.js";
 
-/** The block options the column rules read. */
-export interface ColumnPlanOptions {
-  excludeFeatures?: string[];
-  embeddingDims?: Record<string, number>;
-  embeddingDimDefault?: number;
-  inferEmbeddingSizes?: boolean;
-  inferEmbeddingSizesMultiplier?: number;
-  softEmbeddings?: Record<string, SoftEmbeddingOptions>;
-  multiHot?: Record<string, MultiHotOptions>;
-}
+/** The block options the column rules read (the same keys in both blocks' configs). */
+export type ColumnPlanOptions = Pick<
+  TabularSequenceFeaturesConfig,
+  "excludeFeatures" | "embeddingDims" | "embeddingDimDefault" | "inferEmbeddingSizes" | "inferEmbeddingSizesMultiplier" | "softEmbeddings" | "multiHot"
+>;
 
 /**
  * Throws `unknown_feature` (at `<path>/excludeFeatures/<i>` or `<path>/<key>/<name>`) when excludeFeatures
