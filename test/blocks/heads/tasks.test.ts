@@ -269,6 +269,7 @@ describe("Model with per-session and multi-task heads", () => {
     const m = new Model(new Head(new SequentialBlock([inputs, new MLPBlock({ units: [8] })]), new BinaryClassificationTask({ target: "click", summaryType: "mean" })), { schema }).build({ seed: 2 });
     expect(m.hasNextItem).toBe(false);
     expect(() => m.task).toThrow(/no next-item-prediction task/);
+    expect(m.numItems).toBe(12); // the item-id cardinality of the input block
     const res = await fit(m, { train: sessions, maxSequenceLength: L, context: { click: "continuous" } }, { train: { epochs: 8, batchSize: 32, optimizer: { type: "adam", learningRate: 0.03 } }, progress: { quiet: true } as never });
     const losses = res.history.map((h) => h.loss);
     expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! * 0.5);
