@@ -19,9 +19,10 @@ import { registerWasmKernels } from "../engine/wasm-kernels.js";
 import { RecblocksError } from "../errors/issue.js";
 import { modelDirFromFiles, NEXT_ITEM_FORMAT, type ModelDirContents, type ModelJson } from "../io/model-dir.js";
 import type { ItemFilters } from "../recommend/filters.js";
-import { NextItemRecommender, type NextItemAnswer } from "../recommend/next-item.js";
+import { ITEM_FEATURES_FILE } from "../io/item-features.js";
+import { NextItemRecommender, type NextItemAnswer, type SessionInput, type SideFeatureValues } from "../recommend/next-item.js";
 
-export { NextItemRecommender, type NextItemAnswer, type NextItemRequest } from "../recommend/next-item.js";
+export { NextItemRecommender, type NextItemAnswer, type NextItemRequest, type SessionInput, type SideFeatureValues } from "../recommend/next-item.js";
 export type { ModelDirContents } from "../io/model-dir.js";
 export { RecblocksError } from "../errors/issue.js";
 export { tf };
@@ -65,6 +66,8 @@ export interface BrowserRequest {
   excludeSeen?: boolean;
   /** Allow-list / deny-list of raw item ids (attribute rules need item metadata, which the browser entry does not load). */
   filters?: Pick<ItemFilters, "allow" | "deny">;
+  /** Explicit per-step side features aligned with `items` (as NextItemRequest.features); the item-feature table fills the rest. */
+  features?: SideFeatureValues;
 }
 
 let current: BackendInfo | undefined;
@@ -168,7 +171,11 @@ async function get(f: typeof fetch, dir: string, rel: string, kind: "json" | "by
   }
 }
 
-/** The files of a model directory fetched over HTTP: model.json, weights, recipe, schema, metrics and the item vocabulary. */
+/**
+ * The files of a model directory fetched over HTTP: model.json, weights, recipe, schema, metrics, the item
+ * vocabulary and, when the directory has one, the item-feature table (item-features.json) with the
+ * vocabularies of its categorical features (to map explicit raw values of a request).
+ */
 export async function fetchModelDir(url: string, opts: { fetch?: typeof fetch } = {}): Promise<ModelDirContents> {
   const f = opts.fetch ?? globalThis.fetch.bind(globalThis);
   const dir = modelDirUrl(url);
@@ -179,13 +186,19 @@ export async function fetchModelDir(url: string, opts: { fetch?: typeof fetch } 
   const weightPaths = (modelJson.weightsManifest ?? []).flatMap((g) => g.paths);
   // Only the item column's vocabulary: it is all a next-item model needs to map raw ids (the directory
   // cannot be listed over HTTP, and the others, e.g. user ids, can be large).
-  const [featureSchema, recipe, metrics, vocabDoc, ...weightParts] = await Promise.all([
+  const [featureSchema, recipe, metrics, vocabDoc, itemFeatures, ...weightParts] = await Promise.all([
     get(f, dir, "feature-schema.json", "json"),
     get(f, dir, "recipe.json", "json"),
     get(f, dir, "metrics.json", "json", true),
     get(f, dir, `vocabularies/${encodeURIComponent(itemColumn)}.json`, "json"),
+    // only when model.json names it (directories of item-only models and older ones have none)
+    modelJson.itemFeatures === ITEM_FEATURES_FILE ? get(f, dir, ITEM_FEATURES_FILE, "json") : undefined,
     ...weightPaths.map((p) => get(f, dir, p, "bytes")),
   ]);
+  // the vocabularies of the table's categorical features (small: categories, brands, ...)
+  const tableFeatures = (itemFeatures as { features?: Record<string, { kind?: unknown }> } | undefined)?.features ?? {};
+  const catNames = Object.keys(tableFeatures).filter((n) => tableFeatures[n]?.kind === "categorical" && n !== itemColumn);
+  const catDocs = await Promise.all(catNames.map((n) => get(f, dir, `vocabularies/${encodeURIComponent(n)}.json`, "json", true)));
   const parts = weightParts as Uint8Array[];
   const weights = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
   let at = 0;
@@ -194,7 +207,10 @@ export async function fetchModelDir(url: string, opts: { fetch?: typeof fetch } 
     at += p.byteLength;
   }
   const vocabularies = { [itemColumn]: Vocabulary.fromJSON(vocabDoc, `${dir}vocabularies/${itemColumn}.json`) };
-  return modelDirFromFiles(dir, { modelJson, featureSchema, recipe, metrics: metrics ?? {}, vocabularies, weights });
+  catNames.forEach((n, i) => {
+    if (catDocs[i] !== undefined) vocabularies[n] = Vocabulary.fromJSON(catDocs[i], `${dir}vocabularies/${n}.json`);
+  });
+  return modelDirFromFiles(dir, { modelJson, featureSchema, recipe, metrics: metrics ?? {}, vocabularies, weights, ...(itemFeatures !== undefined ? { itemFeatures } : {}) });
 }
 
 /** A next-item model loaded in the browser: NextItemRecommender plus what the page may want to show. */
@@ -243,8 +259,8 @@ export class BrowserRecommender {
     return this.recommender.recommend(req);
   }
 
-  /** Top-k for several sessions that share k, excludeSeen and filters (one forward pass). */
-  recommendBatch(sessions: (string | number)[][], o: Omit<BrowserRequest, "items"> = {}): NextItemAnswer[] {
+  /** Top-k for several sessions (raw item ids, or {items, features}) that share k, excludeSeen and filters (one forward pass). */
+  recommendBatch(sessions: ((string | number)[] | SessionInput)[], o: Omit<BrowserRequest, "items" | "features"> = {}): NextItemAnswer[] {
     return this.recommender.recommendBatch(sessions, o);
   }
 

@@ -10,6 +10,11 @@
  *   feature-schema.json   the feature schema the model was built from (cardinalities = vocabulary sizes)
  *   vocabularies/<column>.json   raw id -> dense id, one per categorical column
  *   metrics.json          final metrics and the per-epoch history
+ *   item-features.json    per-item values of the per-step side features the input block uses (most frequent
+ *                         category, mean price, ...; src/io/item-features.ts), so that recommendations can be
+ *                         asked from raw item ids alone. Only for models with such features (model.json
+ *                         then says "itemFeatures": "item-features.json"); directories written before it
+ *                         existed load without it.
  *
  * `tf.io.loadWeights(manifest, dirUrl)` reads the weights in a browser; block types must be
  * registered (import blocks/index.js) before `loadModelDir` rebuilds the graph.
@@ -22,6 +27,7 @@ import { Vocabulary } from "../data/vocabulary.js";
 import type { FeatureSchemaLike } from "../core/index.js";
 import { Model, type ModelConfig } from "../model/model.js";
 import { recoverDirAtomic, writeDirAtomic } from "./atomic.js";
+import { ITEM_FEATURES_FILE, itemFeatureTableFromJSON, itemFeatureTableToJSON, type ItemFeatureTable } from "./item-features.js";
 
 export const NEXT_ITEM_FORMAT = "recblocks-next-item";
 export const NEXT_ITEM_FORMAT_VERSION = 1;
@@ -36,6 +42,11 @@ export interface ModelDirContents {
   itemColumn: string;
   maxSequenceLength: number;
   metrics: Record<string, unknown>;
+  /**
+   * The item-feature table (item-features.json): the per-step side features of the input block, one value
+   * per item id. Absent for item-only models and for directories written before the table existed.
+   */
+  itemFeatures?: ItemFeatureTable;
 }
 
 interface WeightSpec {
@@ -50,6 +61,8 @@ export interface ModelJson {
   formatVersion: number;
   modelTopology: { className: string; config: ModelConfig; itemColumn: string; maxSequenceLength: number; parameters: number };
   weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
+  /** "item-features.json" when the directory holds an item-feature table (so that a loader over HTTP fetches it only then). */
+  itemFeatures?: string;
 }
 
 function badDir(dir: string, message: string, hint?: string): RecblocksError {
@@ -71,6 +84,7 @@ export function saveModelDir(dir: string, c: Omit<ModelDirContents, "model"> & {
     specs.push({ name, shape: [...v.shape], dtype: "float32" });
     chunks.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
+  const withTable = c.itemFeatures !== undefined && Object.keys(c.itemFeatures.features).length > 0;
   const modelJson: ModelJson & Record<string, unknown> = {
     format: NEXT_ITEM_FORMAT,
     formatVersion: NEXT_ITEM_FORMAT_VERSION,
@@ -78,6 +92,7 @@ export function saveModelDir(dir: string, c: Omit<ModelDirContents, "model"> & {
     convertedBy: null,
     modelTopology: { className: "Model", config: c.model.toRecipe(), itemColumn: c.itemColumn, maxSequenceLength: c.maxSequenceLength, parameters: c.model.countParams() },
     weightsManifest: [{ paths: ["weights.bin"], weights: specs }],
+    ...(withTable ? { itemFeatures: ITEM_FEATURES_FILE } : {}),
   };
   const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
   const files: Record<string, string | Uint8Array | Uint8Array[]> = {
@@ -88,6 +103,7 @@ export function saveModelDir(dir: string, c: Omit<ModelDirContents, "model"> & {
     "metrics.json": json(c.metrics),
   };
   for (const [col, v] of Object.entries(c.vocabularies)) files[`vocabularies/${col}.json`] = JSON.stringify(v.toJSON()) + "\n";
+  if (withTable) files[ITEM_FEATURES_FILE] = JSON.stringify(itemFeatureTableToJSON(c.itemFeatures!)) + "\n";
   writeDirAtomic(dir, files);
 }
 
@@ -135,6 +151,8 @@ export interface ModelDirFiles {
   vocabularies: Record<string, Vocabulary>;
   /** The bytes of weights.bin (float32 little-endian, in manifest order). */
   weights: Uint8Array | ArrayBuffer;
+  /** Parsed item-features.json, when the directory has one. */
+  itemFeatures?: unknown;
 }
 
 /**
@@ -174,7 +192,16 @@ export function modelDirFromFiles(where: string, files: ModelDirFiles): ModelDir
     model.dispose();
     throw badDir(dir, missing.length ? `weights.bin has no values for ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", ..." : ""}.` : "weights.bin is longer than model.json says.");
   }
-  return { model, recipe, featureSchema, vocabularies, itemColumn: mj.modelTopology.itemColumn, maxSequenceLength: mj.modelTopology.maxSequenceLength, metrics };
+  let itemFeatures: ItemFeatureTable | undefined;
+  if (files.itemFeatures !== undefined) {
+    try {
+      itemFeatures = itemFeatureTableFromJSON(files.itemFeatures, `${dir}${dir.endsWith("/") ? "" : "/"}${ITEM_FEATURES_FILE}`, model.numItems);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+  return { model, recipe, featureSchema, vocabularies, itemColumn: mj.modelTopology.itemColumn, maxSequenceLength: mj.modelTopology.maxSequenceLength, metrics, ...(itemFeatures ? { itemFeatures } : {}) };
 }
 
 /**
@@ -241,5 +268,6 @@ function readModelDirFilesOnce(dir: string): ModelDirFiles {
   } catch {
     throw badDir(dir, `weights.bin is missing from the model directory ${dir}.`);
   }
-  return { modelJson, featureSchema, recipe, metrics, vocabularies, weights };
+  const itemFeatures = existsSync(join(dir, ITEM_FEATURES_FILE)) ? readJson(dir, ITEM_FEATURES_FILE) : undefined;
+  return { modelJson, featureSchema, recipe, metrics, vocabularies, weights, ...(itemFeatures !== undefined ? { itemFeatures } : {}) };
 }

@@ -14,6 +14,7 @@ import { popularityCounts, popularityTopK, RankingMetrics, type RankingMetricNam
 import { evaluationBatches, fit, type EpochRecord, type TrainSettings } from "../train/index.js";
 import { prefixExamples, lastItemExamples, type Session } from "../data/batches.js";
 import { saveModelDir } from "../io/model-dir.js";
+import { buildItemFeatureTable, sideFeaturesOf } from "../io/item-features.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { checkTrainingMemory, estimateTrainingMemory } from "../train/limits.js";
 import type { Recipe } from "../generated/recipe.js";
@@ -163,6 +164,8 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
       itemColumn: data.itemColumn,
       maxSequenceLength: data.maxSequenceLength,
       metrics: summary,
+      // per-item values of the per-step side features (most frequent category, mean price), for recommending from item ids
+      itemFeatures: buildItemFeatureTable(data.train, sideFeaturesOf(m), { itemColumn: data.itemColumn, numItems: m.numItems, vocabularies: data.vocabularies }),
     });
     writeFileAtomic(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
     log(`saved model to ${modelDir}`);

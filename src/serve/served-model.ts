@@ -6,12 +6,12 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import type { SequenceBatchLike } from "../core/index.js";
 import { RecblocksError } from "../errors/issue.js";
 import type { RecommendRequest } from "../generated/serve/recommend-request.js";
+import { ITEM_FEATURES_FILE } from "../io/item-features.js";
 import { modelDirFormat, NEXT_ITEM_FORMAT } from "../io/model-dir.js";
 import { eligibility, parseRule, readItemMetadata, type ItemFilters, type ItemMetadata } from "../recommend/filters.js";
-import type { NextItemRecommender } from "../recommend/next-item.js";
+import type { NextItemRecommender, ResolvedSession } from "../recommend/next-item.js";
 import type { RequestIssue } from "./request-schemas.js";
 import type { AlsModel } from "../../blocks/factorization/als-model.js";
 
@@ -63,7 +63,7 @@ function readJsonIfAny(file: string): unknown {
   }
 }
 
-/** 12 hex digits of sha256 over model.json and every weights file it lists. */
+/** 12 hex digits of sha256 over model.json, every weights file it lists and the item-feature table when there is one. */
 function contentVersion(dir: string): string {
   const h = createHash("sha256");
   const mj = readFileSync(join(dir, "model.json"));
@@ -74,6 +74,7 @@ function contentVersion(dir: string): string {
   } catch {
     /* the loader reports a bad model.json */
   }
+  if (existsSync(join(dir, ITEM_FEATURES_FILE))) h.update(readFileSync(join(dir, ITEM_FEATURES_FILE)));
   return h.digest("hex").slice(0, 12);
 }
 
@@ -122,6 +123,8 @@ class NextItemServed implements ServedModel {
         issues.push({ code: "wrong_model_kind", path: `${at}/${key}`, message: `"${key}" is for ALS models; this server holds a next-item model ("${this.name}"), which recommends from the session in "items".`, received: key, expected: ["items"] });
       }
     }
+    // side features: explicit ones (features) checked against the model, and the ones no item-feature table gives
+    if (req.items !== undefined) issues.push(...this.rec.featureIssues(req.items, req.features, at).map(({ source: _s, ...rest }) => rest));
     issues.push(...filterIssues(req.filters, this.metadata, at));
     return issues;
   }
@@ -135,11 +138,10 @@ class NextItemServed implements ServedModel {
   recommend(reqs: RecommendRequest[]): Answer[] {
     const rec = this.rec;
     const model = rec.contents.model;
-    const L = rec.contents.maxSequenceLength;
     const N = rec.numItems;
     const masks = new Map<string, { mask: Uint8Array; eligible: number; unknown: string[] }>();
     const out: Answer[] = [];
-    const rows: { i: number; ids: number[]; el: { mask: Uint8Array; eligible: number }; k: number; excludeSeen: boolean }[] = [];
+    const rows: { i: number; ids: number[]; session: ResolvedSession; el: { mask: Uint8Array; eligible: number }; k: number; excludeSeen: boolean }[] = [];
     reqs.forEach((r, i) => {
       const key = JSON.stringify(r.filters ?? null);
       let el = masks.get(key);
@@ -147,16 +149,12 @@ class NextItemServed implements ServedModel {
         el = rec.mask(r.filters);
         masks.set(key, el);
       }
-      const ids: number[] = [];
-      const unknown: string[] = [];
-      for (const raw of r.items ?? []) {
-        const id = rec.lookup(raw);
-        if (id === undefined) unknown.push(String(raw));
-        else ids.push(id);
-      }
-      out.push({ items: [], scores: [], unknownItems: [...unknown, ...el.unknown] });
+      // known items' dense ids and their side features (explicit ones, else the item-feature table)
+      const session = rec.resolve({ items: r.items ?? [], ...(r.features ? { features: r.features } : {}) });
+      const ids = session.ids;
+      out.push({ items: [], scores: [], unknownItems: [...session.unknown, ...el.unknown] });
       // nothing to condition on, or nothing eligible: no items
-      if (ids.length && el.eligible) rows.push({ i, ids, el, k: Math.min(r.k ?? this.defaultK, el.eligible), excludeSeen: r.excludeSeen === true });
+      if (ids.length && el.eligible) rows.push({ i, ids, session, el, k: Math.min(r.k ?? this.defaultK, el.eligible), excludeSeen: r.excludeSeen === true });
     });
     if (!rows.length) return out;
     const distinct = [...new Set(rows.map((r) => r.el))];
@@ -174,15 +172,7 @@ class NextItemServed implements ServedModel {
       if (r.el.mask !== union) for (let j = 0; j < N; j++) if (union[j] && !r.el.mask[j]) ex.push(j);
       return ex;
     });
-    const B = rows.length;
-    const batch = {
-      batchSize: B, seqLen: L, itemIds: new Int32Array(B * L), categorical: {}, continuous: {}, context: {}, lengths: new Int32Array(B),
-    } as SequenceBatchLike;
-    rows.forEach((r, b) => {
-      const tail = r.ids.slice(-L);
-      batch.itemIds.set(tail, b * L);
-      batch.lengths[b] = tail.length;
-    });
+    const batch = rec.batch(rows.map((r) => r.session));
     const top = model.topK(batch, Math.max(...rows.map((r) => r.k)), {
       eligible: union,
       ...(excludes.some((e) => e.length) ? { exclude: (b: number) => excludes[b]! } : {}),
@@ -210,7 +200,7 @@ class NextItemServed implements ServedModel {
     });
     for (const idx of groups.values()) {
       const first = reqs[idx[0]!]!;
-      const answers = this.rec.recommendBatch(idx.map((i) => reqs[i]!.items ?? []), {
+      const answers = this.rec.recommendBatch(idx.map((i) => ({ items: reqs[i]!.items ?? [], ...(reqs[i]!.features ? { features: reqs[i]!.features } : {}) })), {
         k: first.k ?? this.defaultK,
         excludeSeen: first.excludeSeen === true,
         ...(first.filters ? { filters: first.filters } : {}),
@@ -266,6 +256,9 @@ class AlsServed implements ServedModel {
       issues.push({ code: "wrong_model_kind", path: `${at}/items`, message: `This server holds an ALS model ("${this.name}"): give the user in "user" and/or the user's items in "userItems", not "items".`, received: "items", expected: ["user", "userItems"] });
     } else if (req.user === undefined && req.userItems === undefined) {
       issues.push({ code: "missing_key", path: at, message: `This server holds an ALS model ("${this.name}"): give "user" (a raw user id) and/or "userItems" (the user's raw item ids).`, expected: ["user", "userItems"], hint: 'e.g. {"user": "42", "k": 10} or {"userItems": ["12", "7"]}' });
+    }
+    if (req.features !== undefined) {
+      issues.push({ code: "wrong_model_kind", path: `${at}/features`, message: `"features" (per-step side features of a session) is for next-item models; this server holds an ALS model ("${this.name}").`, received: "features", expected: ["user", "userItems"] });
     }
     if (req.user !== undefined && req.userItems === undefined && req.items === undefined && this.model.users.get(req.user) === undefined) {
       issues.push({ code: "unknown_user", path: `${at}/user`, message: `User ${JSON.stringify(req.user)} is not in the model.`, received: req.user, hint: "Give the user's items in \"userItems\" to fold a new user in without retraining." });

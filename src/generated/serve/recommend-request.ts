@@ -43,6 +43,15 @@ export interface RecommendRequest {
    */
   excludeSeen?: boolean;
   filters?: ItemFilters;
+  /**
+   * Next-item models whose input block uses per-step side features (e.g. the category of each click): explicit values for the session's steps, by feature name, each a list aligned with `items` (one value per item). Raw values for a categorical feature (values its vocabulary does not know become the OOV id), numbers for a continuous one; null takes the value of the model's item-feature table (item-features.json: the item's most frequent value / mean in the training data), which also fills every feature not given here.
+   */
+  features?: {
+    /**
+     * @maxItems 10000
+     */
+    [k: string]: (string | number | null)[];
+  };
 }
 /**
  * Business rules applied inside the top-k (so k items still come back whenever k eligible items exist): an allow-list, a deny-list and attribute rules over the item metadata given with `serve --item-data`.
