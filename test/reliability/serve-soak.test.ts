@@ -228,8 +228,10 @@ describe("server soak", () => {
     expect(reloaded.status).toBe(200);
     expect(reloaded.json.model).toBe("soak-b");
     expect([...status.keys()].filter((s) => s >= 500)).toEqual([]);
-    expect(good).toBeGreaterThan(200);
-    expect(malformed).toBeGreaterThan(50);
+    // the soak is time-bounded, so how many requests fit depends on the machine's load (157 good ones on a
+    // loaded 2-core machine, ~1,000-2,000 idle): the floor only says the soak really ran on both models
+    expect(good).toBeGreaterThan(40);
+    expect(malformed).toBeGreaterThan(10);
     expect(byB).toBeGreaterThan(0);
     expect(good - byB).toBeGreaterThan(0);
     expect(server.stats()).toMatchObject({ inFlight: 0, retiredInUse: 0, generation: 2 });
