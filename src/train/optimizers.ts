@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { RecblocksError, type Issue } from "../errors/issue.js";
+import { hasNativeAdam, NativeAdamSlots } from "../engine/ops.js";
 
 /**
  * A gradient for some rows of a variable (TF's IndexedSlices): `values[i]` is the gradient of row
@@ -125,6 +126,8 @@ export function createOptimizer(cfg: OptimizerConfig, opts: { schedule?: Learnin
 interface SlotEntry {
   variable: tf.Variable;
   slots: tf.Variable[];
+  /** TensorFlow resource variables for the fused Adam kernel (native backend). */
+  native?: NativeAdamSlots;
 }
 
 /**
@@ -140,6 +143,8 @@ interface SlotEntry {
  * agree exactly when every row is touched).
  */
 export class Optimizer {
+  /** Run Adam as TensorFlow's fused ResourceApplyAdam on the native backend (tests switch it off to compare). */
+  static nativeAdam = true;
   readonly config: Readonly<ResolvedOptimizerConfig>;
   private readonly entries = new Map<string, SlotEntry>();
   private step = 0;
@@ -303,7 +308,10 @@ export class Optimizer {
 
   /** Disposes the optimizer's state. */
   dispose(): void {
-    for (const e of this.entries.values()) tf.dispose(e.slots);
+    for (const e of this.entries.values()) {
+      tf.dispose(e.slots);
+      e.native?.destroy();
+    }
     this.entries.clear();
     this.disposed = true;
   }
@@ -317,6 +325,7 @@ export class Optimizer {
       if (sameShape(e.variable.shape, v.shape)) e.variable = v;
       else {
         tf.dispose(e.slots);
+        e.native?.destroy();
         this.entries.delete(v.name);
         e = undefined;
       }
@@ -370,6 +379,14 @@ export class Optimizer {
 
   private denseUpdate(e: SlotEntry, g: tf.Tensor, lr: number, t: number): void {
     const wd = this.decays(e.variable);
+    const c = this.config;
+    if (Optimizer.nativeAdam && (c.type === "adam" || c.type === "adamw") && wd === 0 && g.dtype === "float32" && hasNativeAdam()) {
+      // one fused TensorFlow kernel per variable instead of ~13 element-wise ops (same maths; the slots stay
+      // tf.Variables, so getState / setState / checkpoints are unchanged)
+      e.native ??= new NativeAdamSlots(e.variable.shape);
+      e.native.step(e.variable, e.slots[0]!, e.slots[1]!, g, lr, c.beta1, c.beta2, c.epsilon, t);
+      return;
+    }
     tf.tidy(() => {
       const [p, slots] = this.rule(e.variable, g.toFloat(), e.slots, lr, t, wd);
       e.variable.assign(p);
