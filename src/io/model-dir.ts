@@ -225,7 +225,9 @@ export function readModelDirFiles(dir: string): ModelDirFiles {
       files = readModelDirFilesOnce(dir);
     } catch (e) {
       // a file vanished because a save swapped the directory while we read: read again
-      if (attempt < 10 && e instanceof RecblocksError && dirIdentity(dir) !== before) continue;
+      // (a RecblocksError from a file's check, or the file system's own ENOENT / ENOTDIR from a listing)
+      const vanished = e instanceof RecblocksError || ["ENOENT", "ENOTDIR"].includes((e as NodeJS.ErrnoException).code ?? "");
+      if (attempt < 10 && vanished && dirIdentity(dir) !== before) continue;
       throw e;
     }
     if (attempt < 10 && dirIdentity(dir) !== before) continue;
