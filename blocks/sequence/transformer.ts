@@ -56,6 +56,8 @@ function canonicalMasking(type: string | undefined): string | undefined {
 export class TransformerBlock extends Block<TransformerConfig> {
   private params: TransformerParams | undefined;
   private settings: TransformerSettings | undefined;
+  /** Recipe path of the block (for errors found at call time). */
+  private where = "";
   private isCausal = false;
   /** XLNet's mask_emb: the query stream's starting vector (permutation masking only). */
   private queryInit: tf.Variable | undefined;
@@ -188,6 +190,7 @@ export class TransformerBlock extends Block<TransformerConfig> {
   }
 
   protected override buildWeights(_input: PortSpec, ctx: BlockContext): void {
+    this.where = ctx.path;
     const s = this.resolveSettings();
     this.settings = s;
     const masking = ctx.get<{ type: string }>("masking");
@@ -207,6 +210,14 @@ export class TransformerBlock extends Block<TransformerConfig> {
   call(input: BlockInput, ctx: CallContext): tf.Tensor3D {
     if (!this.params || !this.settings) throw new Error(`transformer "${this.name}" is not built`);
     const x = input as tf.Tensor3D;
+    // the sequence length is only known here when the spec left it open (recipes do): a longer input
+    // than the position table is a located error, not TensorFlow's slice error
+    const maxL = maxInputLength(this.settings);
+    if (x.shape[1] > maxL) {
+      throw new BlockError(`${this.where}/maxSequenceLength`, "sequence_too_long", `The input has ${x.shape[1]} steps but the ${this.settings.architecture} position table holds ${maxL}.`, {
+        hint: "Raise maxSequenceLength to at least the data's data.sessions.maxSequenceLength.",
+      });
+    }
     const pm = ctx.paddingMask;
     const padding = pm ? ({ kind: "tensor", valid: pm } as const) : ({ kind: "none" } as const);
     const state = { training: ctx.training, rng: ctx.rng };
