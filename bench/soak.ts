@@ -22,6 +22,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseFlags } from "./harness.js";
+import { idsOf, rng } from "./model-ids.js";
 
 const { flags } = parseFlags(process.argv.slice(2), ["child", "help"]);
 const USAGE = "usage: node --import tsx bench/soak.ts [--minutes 3] [--connections 32] [--model DIR [--model2 DIR]] [--item-data FILE] [--reload-every 20] [--k 20] [--backend NAME] [--threads N] [--seed 42]";
@@ -129,30 +130,6 @@ async function startChild(model: string, itemData: string | undefined): Promise<
 
 // ------------------------------------------------------------------------------------- the bench
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Raw item ids (and ALS user ids) of a model directory, from its vocabulary files (as bench/serve.ts). */
-function idsOf(dir: string): { kind: "next-item" | "als"; items: string[]; users: string[] } {
-  const mj = JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as { format: string; modelTopology?: { itemColumn?: string } };
-  if (mj.format === "recblocks-als") {
-    const ids = (f: string) => (JSON.parse(readFileSync(join(dir, "vocabularies", f), "utf8")) as { ids: string[] }).ids;
-    return { kind: "als", items: ids("items.json"), users: ids("users.json") };
-  }
-  const col = mj.modelTopology?.itemColumn ?? "item_id";
-  const v = JSON.parse(readFileSync(join(dir, "vocabularies", `${col}.json`), "utf8")) as Record<string, unknown>;
-  const tokens = (v.tokens ?? v.values ?? v.ids ?? v.raw) as (string | number)[] | undefined;
-  if (!Array.isArray(tokens)) throw new Error(`bench/soak: cannot read the raw ids of ${dir}/vocabularies/${col}.json`);
-  return { kind: "next-item", items: tokens.map(String).filter((t) => t !== ""), users: [] };
-}
 
 interface Planned {
   path: string;
