@@ -1,3 +1,4 @@
+import { RecblocksError } from "../../src/errors/issue.js";
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -69,4 +70,15 @@ export function runNode(script: string, args: string[], opts: { timeoutMs?: numb
       resolveP({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** The RecblocksError a promise rejects with (any other error or a fulfilment fails the test). */
+export async function thrown(p: Promise<unknown>): Promise<RecblocksError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof RecblocksError) return e;
+    throw e;
+  }
+  throw new Error("expected a RecblocksError");
 }

@@ -12,7 +12,7 @@ import { RecblocksError } from "../../src/errors/issue.js";
 import { Model, type ModelConfig } from "../../src/model/model.js";
 import { trainRecipe } from "../../src/run/train.js";
 import { checkTrainingMemory, estimateTrainingMemory, memoryLimit } from "../../src/train/limits.js";
-import { tinyRecipe, writeRecipe } from "./helpers.js";
+import { thrown, tinyRecipe, writeRecipe } from "./helpers.js";
 
 let tmp: string;
 beforeAll(async () => {
@@ -20,16 +20,6 @@ beforeAll(async () => {
   await initEngine({ backend: "tensorflow", quiet: true });
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function thrown(p: Promise<unknown>): Promise<RecblocksError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RecblocksError) return e;
-    throw e;
-  }
-  throw new Error("expected a RecblocksError");
-}
 
 const MODEL = (d = 16, dim = 16): ModelConfig => ({
   inputs: { type: "tabular-sequence-features", excludeFeatures: ["user_id", "category", "price", "timestamp"], embeddingDims: { item_id: dim }, masking: { type: "causal" } },

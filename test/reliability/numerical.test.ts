@@ -10,11 +10,10 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadRecipeData } from "../../src/data/index.js";
 import { initEngine } from "../../src/engine/index.js";
-import { RecblocksError } from "../../src/errors/issue.js";
 import type { Model } from "../../src/model/index.js";
 import { trainRecipe } from "../../src/run/train.js";
 import { fit, nonFiniteWeights } from "../../src/train/loop.js";
-import { CLI, runNode, tinyRecipe, writeRecipe } from "./helpers.js";
+import { CLI, runNode, thrown, tinyRecipe, writeRecipe } from "./helpers.js";
 
 let tmp: string;
 beforeAll(async () => {
@@ -22,16 +21,6 @@ beforeAll(async () => {
   await initEngine({ backend: "tensorflow", quiet: true });
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function thrown(p: Promise<unknown>): Promise<RecblocksError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RecblocksError) return e;
-    throw e;
-  }
-  throw new Error("expected a RecblocksError");
-}
 
 function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
