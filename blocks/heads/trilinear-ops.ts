@@ -6,11 +6,11 @@
  * with the 1/B scale applied to the small operand. No other [B, V] tensor is made.
  */
 import * as tf from "@tensorflow/tfjs";
-import { candidateRows, FLT_MIN, pickRows } from "../../src/core/catalogue.js";
+import { candidateRows, FLT_MIN } from "../../src/core/catalogue.js";
+import { pickPerRow } from "../../src/core/ops.js";
 
 export {
-  buildCatalogue, candidateRows, catalogueScores, catalogueScoresTopK, catalogueTopK, EXCLUDED_SCORE, isNativeBackend,
-  softmaxCrossEntropyWithBackprop, type Catalogue,
+  buildCatalogue, candidateRows, catalogueScores, catalogueScoresTopK, catalogueTopK, EXCLUDED_SCORE, type Catalogue,
 } from "../../src/core/catalogue.js";
 
 /**
@@ -41,7 +41,7 @@ export function trilinearSoftmaxLoss(z: tf.Tensor2D, table: tf.Tensor2D, targets
     const logits = tf.matMul(zz, cand, false, true);
     const p = tf.softmax(logits) as tf.Tensor2D;
     logits.dispose();
-    const value = tf.neg(tf.mean(tf.log(tf.maximum(pickRows(p, labels), FLT_MIN)))) as tf.Scalar;
+    const value = tf.neg(tf.mean(tf.log(tf.maximum(pickPerRow(p, labels), FLT_MIN)))) as tf.Scalar;
     save([zz, cand, p, labels]);
     return {
       value,

@@ -1,63 +1,13 @@
 /**
  * Scoring against an item catalogue, shared by the Model (evaluation, top-k) and the heads: the
- * per-row softmax cross-entropy with its gradient in one native op, and an exact blocked top-k over a
- * catalogue of the item table whose extra column excludes items at no cost per query.
+ * per-row softmax cross-entropy for evaluation, and an exact blocked top-k over a catalogue of the item
+ * table whose extra column excludes items at no cost per query.
  */
 import * as tf from "@tensorflow/tfjs";
-
-/** True when TF.js runs on the native TensorFlow backend (tfjs-node), which can run TF ops by name. */
-export function isNativeBackend(): boolean {
-  return tf.getBackend() === "tensorflow";
-}
-
-interface NativeBackendLike {
-  binding: { TF_ATTR_TYPE: number; TF_ATTR_BOOL: number; TF_FLOAT: number; TF_INT32: number };
-  executeMultipleOutputs(name: string, attrs: unknown[], inputs: tf.Tensor[], n: number): tf.Tensor[];
-}
-
-function nativeBackend(): NativeBackendLike {
-  return tf.backend() as unknown as NativeBackendLike;
-}
-
-/**
- * Per-row softmax cross-entropy and its gradient w.r.t. the logits (softmax - onehot), in one op on the
- * native backend; a composite elsewhere. Not differentiable itself: used inside custom gradients.
- */
-export function softmaxCrossEntropyWithBackprop(logits: tf.Tensor2D, labels: tf.Tensor1D): { loss: tf.Tensor1D; backprop: tf.Tensor2D } {
-  if (isNativeBackend()) {
-    const b = nativeBackend();
-    const [loss, backprop] = b.executeMultipleOutputs(
-      "SparseSoftmaxCrossEntropyWithLogits",
-      [
-        { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
-        { name: "Tlabels", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_INT32 },
-      ],
-      [logits, labels],
-      2,
-    );
-    return { loss: loss as tf.Tensor1D, backprop: backprop as tf.Tensor2D };
-  }
-  return tf.tidy(() => {
-    const lse = tf.logSumExp(logits, 1, true);
-    const logp = tf.sub(logits, lse);
-    const onehot = tf.oneHot(labels, logits.shape[1]);
-    const loss = tf.neg(tf.sum(tf.mul(logp, onehot), 1)) as tf.Tensor1D;
-    const backprop = tf.sub(tf.exp(logp), onehot) as tf.Tensor2D;
-    return { loss, backprop };
-  });
-}
+import { pickPerRow } from "./ops.js";
 
 /** The smallest normal float32: -log of it (87.3) caps a row's reported cross-entropy. */
 export const FLT_MIN = 1.1754944e-38;
-
-/** x[i, labels[i]] for each row i of x [N, C] (a gather on the flat tensor). */
-export function pickRows(x: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const [N, C] = x.shape;
-    const flat = tf.add(tf.mul(tf.range(0, N, 1, "int32"), tf.scalar(C, "int32")), labels);
-    return tf.gather(tf.reshape(x, [N * C]), flat) as tf.Tensor1D;
-  });
-}
 
 /**
  * Per-row softmax cross-entropy of scores [N, C] against class labels [N], for evaluation (no gradient):
@@ -65,7 +15,7 @@ export function pickRows(x: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
  * 87.3 when the label's probability underflows float32.
  */
 export function softmaxCrossEntropyLoss(scores: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => tf.neg(tf.log(tf.maximum(pickRows(tf.softmax(scores) as tf.Tensor2D, labels), FLT_MIN))) as tf.Tensor1D);
+  return tf.tidy(() => tf.neg(tf.log(tf.maximum(pickPerRow(tf.softmax(scores) as tf.Tensor2D, labels), FLT_MIN))) as tf.Tensor1D);
 }
 
 /** Rows 1..V-1 of the item table: the candidates (row 0 is padding). */
