@@ -113,5 +113,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(formatHelp(mod.spec));
     return 0;
   }
-  return mod.run(args);
+  try {
+    return await mod.run(args);
+  } catch (err) {
+    // a command may find a usage mistake only once it knows more (e.g. the model's kind)
+    if (err instanceof UsageError) {
+      process.stderr.write(`recblocks ${key}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
 }

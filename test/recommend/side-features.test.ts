@@ -4,6 +4,7 @@
  * saves the item-feature table (item-features.json), NextItemRecommender fills the side features of a
  * session from it (explicit request features win), and old directories without the table fail clearly.
  */
+import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ import { NextItemRecommender } from "../../src/recommend/next-item.js";
 import { trainRecipe, type TrainRunResult } from "../../src/run/train.js";
 import { createServer } from "../../src/serve/server.js";
 import { validateRequest } from "../../src/serve/request-schemas.js";
+import { packageRoot } from "../../src/paths.js";
 
 const L = 8;
 /** An xlnet-mlm-like model (recipes/xlnet-mlm.yaml), tiny: category and price as per-step side features. */
@@ -210,6 +212,29 @@ describe("NextItemRecommender with side features", () => {
     const [a, b] = rec.recommendBatch([session, { items: session, features }], { k: 10 });
     expect(a!.scores).toEqual(rec.recommend({ items: session, k: 10 }).scores);
     expect(b!.scores).toEqual(got.scores);
+  });
+
+  it("recblocks recommend --feature name=v,... gives the library's answer for the same explicit features (empty = the table's)", () => {
+    const t = c.itemFeatures!.features;
+    const ids = session.map((r) => rec.lookup(r)!);
+    const rawCat = String(c.vocabularies.category!.raw(t.category!.values[ids[0]!]!));
+    const features = { category: session.map(() => rawCat), price: session.map((_, j) => (j === session.length - 1 ? 999 : null)) };
+    const want = rec.recommend({ items: session, k: 10, features });
+    const cli = (extra: string[]) =>
+      spawnSync(process.execPath, [join(packageRoot(), "bin", "recblocks.js"), "recommend", run.modelDir, "--items", session.join(","), "-k", "10", "--json", ...extra], { encoding: "utf8", timeout: 60_000 });
+    const r = cli(["--feature", `category=${features.category.join(",")}`, "--feature", `price=${features.price.map((v) => (v === null ? "" : String(v))).join(",")}`]);
+    expect(r.status, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout.trim().split("\n").pop()!) as { items: string[]; scores: number[] };
+    expect(got.items).toEqual(want.items);
+    got.scores.forEach((v, j) => expect(Math.abs(v - want.scores[j]!)).toBeLessThan(1e-4)); // the CLI runs on native TensorFlow, this test on cpu
+    // a malformed flag and a wrong length are located errors, not stack traces
+    const bad = cli(["--feature", "category"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("name=v1,v2");
+    const short = cli(["--feature", "category=1", "--json"]);
+    expect(short.status).toBe(1);
+    expect(short.stdout + short.stderr).toContain("/features/category");
+    expect(short.stdout + short.stderr).not.toMatch(/\n\s+at /);
   });
 
   it("refuses explicit features the model does not use, of the wrong length or type, with located issues", () => {

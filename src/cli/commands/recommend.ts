@@ -4,9 +4,10 @@ import { reportErrors } from "../errors.js";
 export const spec: CommandSpec = {
   name: "recommend",
   summary: "Top-k recommendations from a saved model: for a session's items (next-item models) or a user (ALS), with business-rule filters.",
-  usage: "recblocks recommend <modelDir> (--items <id,id,...> | --user <id>) [-k 20] [--exclude-seen] [--deny file] [--allow file] [--rule 'attr op value'] [--item-data file] [--json]",
+  usage: "recblocks recommend <modelDir> (--items <id,id,...> | --user <id>) [--feature name=v,v,...] [-k 20] [--exclude-seen] [--deny file] [--allow file] [--rule 'attr op value'] [--item-data file] [--json]",
   options: [
     { name: "items", kind: "string", description: "raw item ids of the session, oldest first, comma-separated (next-item models; ALS: the user's items, folded in without retraining)" },
+    { name: "feature", kind: "strings", description: "per-step side feature of the session, repeatable: name=v1,v2,... with one value per item of --items (an empty value takes the model's item-feature table); next-item models with side features" },
     { name: "user", kind: "string", description: "raw user id (ALS models)" },
     { name: "k", alias: "k", kind: "number", description: "how many items (default 20; ALS 10)" },
     { name: "exclude-seen", kind: "boolean", description: "never recommend an item of the session (ALS: always on, as implicit's filter_already_liked_items)" },
@@ -48,11 +49,13 @@ export async function run(args: ParsedArgs): Promise<number> {
       await registerBuiltinBlocks();
       const rec = NextItemRecommender.open(dir, { metadata });
       try {
-        answer = rec.recommend({ items, k: (o.k as number | undefined) ?? 20, excludeSeen: o["exclude-seen"] === true, filters });
+        const features = o.feature ? parseFeatureFlags(o.feature as string[], rec.sideFeatures) : undefined;
+        answer = rec.recommend({ items, ...(features ? { features } : {}), k: (o.k as number | undefined) ?? 20, excludeSeen: o["exclude-seen"] === true, filters });
       } finally {
         rec.dispose();
       }
     } else {
+      if (o.feature) throw new UsageError("--feature is for next-item models with per-step side features; this is an ALS model");
       const { loadAlsModel } = await import("../../../blocks/factorization/model-io.js");
       const als = loadAlsModel(dir);
       const el = eligibility(filters, {
@@ -81,4 +84,26 @@ export async function run(args: ParsedArgs): Promise<number> {
     }
     return 0;
   });
+}
+
+/**
+ * `--feature name=v1,v2,...` flags as the request's `features`: one value per item, an empty value is
+ * null (the item-feature table's), continuous features' values are numbers when they parse as one (a
+ * value that does not is passed on as text, so the recommender's located `wrong_type` issue names it).
+ */
+export function parseFeatureFlags(flags: readonly string[], side: readonly { name: string; kind: string }[]): Record<string, (string | number | null)[]> {
+  const out: Record<string, (string | number | null)[]> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--feature expects name=v1,v2,... (one value per item of --items), got "${flag}"`);
+    const name = flag.slice(0, eq);
+    if (name in out) throw new UsageError(`--feature ${name} is given twice`);
+    const continuous = side.find((f) => f.name === name)?.kind === "continuous";
+    out[name] = flag.slice(eq + 1).split(",").map((v) => {
+      const t = v.trim();
+      if (t === "") return null;
+      return continuous && Number.isFinite(Number(t)) ? Number(t) : t;
+    });
+  }
+  return out;
 }
