@@ -2,6 +2,7 @@
 import { registerBlock } from "../src/core/index.js";
 import { MultiHeadAttentionBlock } from "./attention/mha-block.js";
 import { MLPBlock } from "./core/mlp.js";
+import { PostContextFusionBlock } from "./core/post-context-fusion.js";
 import { SequentialBlock } from "./core/sequential.js";
 import { TabularFeatures } from "./features/tabular-features.js";
 import { TabularSequenceFeatures } from "./features/tabular-sequence-features.js";
@@ -19,6 +20,7 @@ import { TransformerBlock } from "./sequence/transformer.js";
 registerBlock("gru", GRUBlock);
 registerBlock("lstm", LSTMBlock);
 registerBlock("mlp", MLPBlock);
+registerBlock("post-context-fusion", PostContextFusionBlock);
 registerBlock("multi-head-attention", MultiHeadAttentionBlock);
 registerBlock("sequential", SequentialBlock);
 registerBlock("tabular-features", TabularFeatures);
@@ -34,6 +36,8 @@ registerBlock("transformer", TransformerBlock);
 
 export { MultiHeadAttentionBlock, type MultiHeadAttentionConfig } from "./attention/mha-block.js";
 export { MLPBlock, type MLPConfig } from "./core/mlp.js";
+export { PostContextFusionBlock, fuseContext, type PostContextFusionConfig, type FusionAggregation } from "./core/post-context-fusion.js";
+export { type PretrainedEmbeddingFeatureOptions } from "./features/pretrained-embedding-features.js";
 export { SequentialBlock, type SequentialConfig } from "./core/sequential.js";
 export {
   TabularSequenceFeatures,

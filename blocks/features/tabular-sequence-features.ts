@@ -24,7 +24,9 @@ import { getMaskingScheme, maskBatch, type MaskMode, type MaskResult } from "../
 import { MLPBlock } from "../core/mlp.js";
 import { aggregateFeatures, bagEmbedding, softEmbedding, stochasticSwapNoise, type AggregationName } from "./feature-ops.js";
 import { categoricalColumnPlan, checkNamedColumns, continuousColumnPlan } from "./column-plan.js";
-import { EmbeddingFileError, fileReadingAvailable, readEmbeddingMatrix } from "./pretrained.js";
+import { EmbeddingFileError, fileReadingAvailable, readEmbeddingMatrix, type EmbeddingMatrix } from "./pretrained.js";
+import { buildPretrainedEmbeddingFeature, planPretrainedEmbeddingFeatures, pretrainedEmbeddingFeature, pretrainedFeatureSize, type PretrainedEmbeddingFeatureOptions, type PretrainedEmbeddingPlan, type PretrainedEmbeddingWeights } from "./pretrained-embedding-features.js";
+import { addRequestedFeatures, INPUT_FEATURES, openFeatureRequests } from "./requested-features.js";
 
 /** The masking scheme attached to the input block (see src/masking). */
 export interface MaskingOptions {
@@ -63,6 +65,8 @@ export interface TabularSequenceFeaturesConfig {
   pretrainedEmbeddings?: Record<string, PretrainedEmbeddingOptions>;
   /** Multi-hot (fixed-size padded list) categorical columns. */
   multiHot?: Record<string, MultiHotOptions>;
+  /** Feature name -> pre-computed vectors looked up from a frozen file matrix (pretrained-embedding-features.ts). */
+  pretrainedEmbeddingFeatures?: Record<string, PretrainedEmbeddingFeatureOptions>;
   layerNorm?: boolean;
   dropout?: number;
   stochasticSwapNoise?: StochasticSwapNoiseOptions | null;
@@ -149,6 +153,11 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
   private projection: MLPBlock | undefined;
   private maskEmbedding: tf.Variable | undefined;
   private outputDim = 0;
+  private pretrainedPlan: PretrainedEmbeddingPlan[] = [];
+  private pretrainedWeights = new Map<string, PretrainedEmbeddingWeights>();
+  private readonly pretrainedFiles = new Map<string, EmbeddingMatrix>();
+  /** Raw columns later body blocks read (requested-features.ts), passed on by prepare. */
+  private requests: Map<string, TensorSpec> | undefined;
 
   constructor(config: TabularSequenceFeaturesConfig | Omit<TabularSequenceFeaturesConfig, "type">) {
     super({ ...config, type: "tabular-sequence-features" } as TabularSequenceFeaturesConfig);
@@ -203,7 +212,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
     const anyTag = (col: ColumnLike, tags: string[]): boolean => tags.some((t) => hasTag(col, t));
     for (const col of cols) {
       const isItem = col.name === item.name;
-      if (excluded.has(col.name) && !isItem) continue;
+      if ((excluded.has(col.name) || c.pretrainedEmbeddingFeatures?.[col.name]) && !isItem) continue;
       if (!isItem && hasTag(col, "session-id")) continue; // an identifier, not a feature
       const sequential = isItem || hasTag(col, "list");
       if (isItem || anyTag(col, c.categoricalTags!)) plan.push({ name: col.name, kind: "categorical", sequential, ...categoricalColumnPlan(col, c, ctx.path) });
@@ -241,6 +250,8 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
       f.sharesTableOf = owner;
     }
     this.itemColumn = item.name;
+    const lookups = new Map(plan.filter((f) => f.kind === "categorical" && !f.multiHot).map((f) => [f.name, { sequential: f.sequential, cardinality: f.cardinality! }]));
+    this.pretrainedPlan = planPretrainedEmbeddingFeatures(c.pretrainedEmbeddingFeatures, cols, lookups, item.name, ctx.path, this.pretrainedFiles);
     return plan.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -263,6 +274,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
     const proj = this.config.continuousProjection;
     if (proj && proj.length && scalars.length) parts.push([CONTINUOUS_PROJECTION, proj[proj.length - 1]!]);
     else for (const f of scalars) parts.push([f.name, 1]);
+    for (const p of this.pretrainedPlan) parts.push([p.name, pretrainedFeatureSize(p)]);
     return parts.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
@@ -337,7 +349,8 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
       this.continuousMlp.build({ shape: [null, null, cont.length], dtype: "float32" }, ctx.child("continuousProjection"));
     }
     const parts = this.aggregatedParts(plan);
-    const softNorm = new Set(plan.filter((f) => f.soft?.layerNorm).map((f) => f.name));
+    for (const p of this.pretrainedPlan) this.pretrainedWeights.set(p.name, buildPretrainedEmbeddingFeature(p, (n, s, i, t) => this.addWeight(n, s, i, ctx, t), ctx));
+    const softNorm = new Set([...plan.filter((f) => f.soft?.layerNorm).map((f) => f.name), ...this.pretrainedPlan.filter((p) => p.layerNorm).map((p) => p.name)]);
     for (const [name, d] of parts) {
       if (d > 1 && (c.layerNorm || softNorm.has(name))) {
         this.norms.set(name, { gamma: this.addWeight(`layer_norm/${name}/gamma`, [d], { kind: "ones" }, ctx), beta: this.addWeight(`layer_norm/${name}/beta`, [d], { kind: "zeros" }, ctx) });
@@ -354,6 +367,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
     ctx.set("item-id", item.name);
     ctx.set("item-embeddings", { column: item.name, table: this.tables.get(item.name)!, cardinality: item.cardinality!, dim: item.dim } satisfies ItemEmbeddings);
     if (c.masking) ctx.set("masking", c.masking);
+    this.requests = openFeatureRequests(ctx);
     void input;
   }
 
@@ -387,6 +401,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
     const out: [string, Block][] = [];
     if (this.continuousMlp) out.push(["continuous_projection", this.continuousMlp]);
     if (this.projection) out.push(["projection", this.projection]);
+    for (const [n, w] of this.pretrainedWeights) if (w.projection) out.push([`pretrained_embedding_features/${n}`, w.projection]);
     return out;
   }
 
@@ -457,6 +472,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
     }
     const ssn = this.config.stochasticSwapNoise;
     if (ssn && mode === "train") this.swapNoise(features, validPositions, ssn, rng);
+    addRequestedFeatures(features, batch, this.requests);
     return { batchSize: B, seqLen: L1, features, mask, validPositions };
   }
 
@@ -527,6 +543,8 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
       parts.set(f.name, t);
     }
     if (this.continuousMlp && cont.length) parts.set(CONTINUOUS_PROJECTION, this.continuousMlp.call(tf.concat(cont, -1), ctx));
+    for (const p of this.pretrainedPlan) parts.set(p.name, pretrainedEmbeddingFeature(p, this.pretrainedWeights.get(p.name)!, x[p.lookup]!, ctx, L));
+    ctx.set(INPUT_FEATURES, x);
     const names = [...parts.keys()].sort();
     const tensors = names.map((n) => {
       let t = parts.get(n)!;

@@ -12,6 +12,7 @@ import type { MultiClassConfig } from "./multi-class.js";
 import type { MultiHeadAttentionConfig } from "./multi-head-attention.js";
 import type { MultiTaskConfig } from "./multi-task.js";
 import type { NextItemPredictionConfig } from "./next-item-prediction.js";
+import type { PostContextFusionConfig } from "./post-context-fusion.js";
 import type { RegressionConfig } from "./regression.js";
 import type { SequenceSummaryConfig } from "./sequence-summary.js";
 import type { SequentialConfig } from "./sequential.js";
@@ -20,7 +21,7 @@ import type { TabularFeaturesConfig } from "./tabular-features.js";
 import type { TabularSequenceFeaturesConfig } from "./tabular-sequence-features.js";
 import type { TransformerConfig } from "./transformer.js";
 
-export type { BinaryClassificationConfig, GruConfig, LstmConfig, MlpConfig, MultiClassConfig, MultiHeadAttentionConfig, MultiTaskConfig, NextItemPredictionConfig, RegressionConfig, SequenceSummaryConfig, SequentialConfig, StampAttentionConfig, TabularFeaturesConfig, TabularSequenceFeaturesConfig, TransformerConfig };
+export type { BinaryClassificationConfig, GruConfig, LstmConfig, MlpConfig, MultiClassConfig, MultiHeadAttentionConfig, MultiTaskConfig, NextItemPredictionConfig, PostContextFusionConfig, RegressionConfig, SequenceSummaryConfig, SequentialConfig, StampAttentionConfig, TabularFeaturesConfig, TabularSequenceFeaturesConfig, TransformerConfig };
 
 /** Any block config, discriminated on `type`. */
 export type BlockConfig =
@@ -32,6 +33,7 @@ export type BlockConfig =
   | MultiHeadAttentionConfig
   | MultiTaskConfig
   | NextItemPredictionConfig
+  | PostContextFusionConfig
   | RegressionConfig
   | SequenceSummaryConfig
   | SequentialConfig

@@ -87,6 +87,37 @@ export interface TabularSequenceFeaturesConfig {
     };
   };
   /**
+   * Pre-computed embedding vectors as input features (Transformers4Rec PretrainedEmbeddingFeatures, the columns a Merlin EmbeddingOperator adds and tags embedding): feature name -> where its vectors come from. Each step's (or each session's) vector is row `id` of a frozen matrix read from `path`, id being the value of the `lookup` column (the item id by default), so it follows the masking of the item input. A per-step lookup column gives [B, L, dim], a per-row (context) one [B, dim]; then an optional Linear projection to outputDim, an optional sequenceCombiner, an optional layer-norm normalizer; the feature is aggregated with the others ([B, dim] repeated over L). The name is new, or a feature-schema column tagged embedding.
+   */
+  pretrainedEmbeddingFeatures?: {
+    [k: string]: {
+      /**
+       * File of the matrix: .npy (float32/float64, 2-D), .json (array of rows) or .csv. Row i is the vector of id i of the lookup column (at least its cardinality rows; row 0 = padding, never used: padding steps get zeros). Relative paths are resolved against the current folder.
+       */
+      path: string;
+      /**
+       * Categorical input column (not multi-hot) whose id selects the row; default: the item-id column.
+       */
+      lookup?: string;
+      /**
+       * Size of the vectors; checked against the file. Needed only where files cannot be read (a browser rebuilding a saved model).
+       */
+      dim?: number | null;
+      /**
+       * Project the vectors by a trainable Linear(dim -> outputDim) (Transformers4Rec pretrained_output_dims); null keeps them as they are.
+       */
+      outputDim?: number | null;
+      /**
+       * Reduce a per-step feature over the session's real steps (padding and masked steps left out) to one vector [B, d], repeated over L when aggregated; null keeps one vector per step. No effect on a per-row lookup.
+       */
+      sequenceCombiner?: "mean" | "sum" | "max" | "min" | null;
+      /**
+       * layer-norm: a layer norm of the feature after the projection and combiner (Transformers4Rec normalizer).
+       */
+      normalizer?: "layer-norm" | null;
+    };
+  };
+  /**
    * If set, all continuous features are concatenated and passed through an MLP with these layer sizes (ReLU), giving a single feature "continuous_projection".
    *
    * @minItems 1
