@@ -4,7 +4,7 @@
  * table (cardinality, size, multi-hot bag) of a categorical column or the scalar / soft one-hot
  * embedding of a continuous one.
  */
-import { BlockError, cardinalityOf, type ColumnLike } from "../../src/core/index.js";
+import { BlockError, cardinalityOf, hasTag, type ColumnLike } from "../../src/core/index.js";
 import type { TabularSequenceFeaturesConfig } from "./tabular-sequence-features.js";
 
 /** The block options the column rules read (the same keys in both blocks' configs). */
@@ -42,8 +42,20 @@ export function categoricalColumnPlan(col: ColumnLike, c: ColumnPlanOptions, pat
   }
   let dim = c.embeddingDims?.[col.name] ?? col.embeddingDim;
   if (dim === undefined) dim = c.inferEmbeddingSizes ? Math.ceil(Math.pow(card, 0.25) * c.inferEmbeddingSizesMultiplier!) : c.embeddingDimDefault!;
-  const mh = c.multiHot?.[col.name];
+  const mh = c.multiHot?.[col.name] ?? schemaBagOf(col);
   return mh ? { cardinality: card, dim, multiHot: { maxValues: mh.maxValues, combiner: mh.combiner ?? "mean" } } : { cardinality: card, dim };
+}
+
+/**
+ * The multi-hot bag a per-step column declares in the feature schema (`properties.multiHot: {maxValues,
+ * combiner?}`, read per interaction by src/data), used when the block's `multiHot` option does not name it.
+ * Item-id and context columns are never bags.
+ */
+export function schemaBagOf(col: ColumnLike): { maxValues: number; combiner?: "mean" | "sum" } | undefined {
+  const mh = col.properties?.multiHot as { maxValues?: unknown; combiner?: unknown } | undefined;
+  if (!mh || typeof mh !== "object" || !hasTag(col, "list") || hasTag(col, "item-id") || hasTag(col, "context")) return undefined;
+  if (!Number.isInteger(mh.maxValues) || (mh.maxValues as number) < 1) return undefined;
+  return { maxValues: mh.maxValues as number, combiner: mh.combiner === "sum" ? "sum" : "mean" };
 }
 
 /** A continuous column: a scalar (size 1), or a soft one-hot embedding when `softEmbeddings` names it (defaults 10 rows, size 8, layer norm). */

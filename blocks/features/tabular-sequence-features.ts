@@ -110,6 +110,19 @@ export interface FeaturePlan {
   sharesTableOf?: string;
 }
 
+/**
+ * Bags of another size than the block's K (the data's bag size, properties.multiHot.maxValues, differs from
+ * the block's multiHot maxValues): each of the n steps' bags cut or padded with 0 to K. Other arrays as they are.
+ */
+export function rebag<T extends Int32Array | Float32Array>(src: T, n: number, K: number): T {
+  if (n === 0 || src.length === n * K || src.length % n !== 0) return src;
+  const Kd = src.length / n;
+  const out = new (src.constructor as { new (len: number): T })(n * K);
+  const m = Math.min(K, Kd);
+  for (let i = 0; i < n; i++) for (let k = 0; k < m; k++) out[i * K + k] = src[i * Kd + k]!;
+  return out;
+}
+
 /** What the shared "item-embeddings" entry holds (for weight tying). */
 export interface ItemEmbeddings {
   column: string;
@@ -214,6 +227,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
       const isItem = col.name === item.name;
       if ((excluded.has(col.name) || c.pretrainedEmbeddingFeatures?.[col.name]) && !isItem) continue;
       if (!isItem && hasTag(col, "session-id")) continue; // an identifier, not a feature
+      if (!isItem && hasTag(col, "target")) continue; // read by the tasks, never an input
       const sequential = isItem || hasTag(col, "list");
       if (isItem || anyTag(col, c.categoricalTags!)) plan.push({ name: col.name, kind: "categorical", sequential, ...categoricalColumnPlan(col, c, ctx.path) });
       else if (anyTag(col, c.continuousTags!)) plan.push({ name: col.name, kind: "continuous", sequential, ...continuousColumnPlan(col, c) });
@@ -458,7 +472,7 @@ export class TabularSequenceFeatures extends Block<TabularSequenceFeaturesConfig
       }
       const K = f.multiHot?.maxValues ?? 1;
       const tail = f.multiHot ? [K] : [];
-      if (f.sequential) features[f.name] = { values: seq(values as Int32Array | Float32Array, f.name, K), shape: [B, L1, ...tail], dtype };
+      if (f.sequential) features[f.name] = { values: seq(f.multiHot ? rebag(values as Int32Array | Float32Array, B * L, K) : (values as Int32Array | Float32Array), f.name, K), shape: [B, L1, ...tail], dtype };
       else {
         if (values.length !== B * K) throw new Error(`context feature "${f.name}" has ${values.length} values, expected batchSize${K > 1 ? "*maxValues" : ""} = ${B * K}`);
         features[f.name] = { values: dtype === "int32" ? Int32Array.from(values) : Float32Array.from(values), shape: [B, ...tail], dtype };

@@ -6,8 +6,10 @@ export interface Session {
   id: string;
   /** Dense item ids, oldest first. */
   items: Int32Array;
-  /** Per-step categorical side features (dense ids, same length as items). */
+  /** Per-step categorical side features (dense ids, same length as items; K per step for a bag of size K, see `bags`). */
   categorical: Record<string, Int32Array>;
+  /** Multi-hot bag columns among `categorical` and their size K: K ids per step, padded with 0. */
+  bags?: Record<string, number>;
   /** Per-step continuous side features. */
   continuous: Record<string, Float32Array>;
   /** Non-sequential features of the session (dense id for categorical ones, the value for continuous ones). */
@@ -21,6 +23,7 @@ export interface SequenceBatch {
   batchSize: number;
   seqLen: number;
   itemIds: Int32Array;
+  /** [B, L] per column, [B, L, K] for a bag column of size K. */
   categorical: Record<string, Int32Array>;
   continuous: Record<string, Float32Array>;
   context: Record<string, Int32Array | Float32Array>;
@@ -99,6 +102,8 @@ export interface BatchOptions {
   continuous?: string[];
   /** Context features to carry, with their kind (categorical -> Int32Array, continuous -> Float32Array). */
   context?: Record<string, "categorical" | "continuous">;
+  /** Bag sizes of multi-hot categorical columns (default: the sessions' `bags`). */
+  bags?: Record<string, number>;
 }
 
 function checkOptions(o: BatchOptions): void {
@@ -123,8 +128,10 @@ export function makeBatch(ex: ExampleSet, rows: ArrayLike<number>, o: BatchOptio
   const ctx = o.context ?? {};
   const left = o.padding === "left";
   const itemIds = new Int32Array(B * L);
+  const bagOf = o.bags ?? first?.bags ?? {};
+  const K = (c: string) => bagOf[c] ?? 1;
   const categorical: Record<string, Int32Array> = {};
-  for (const c of catNames) categorical[c] = new Int32Array(B * L);
+  for (const c of catNames) categorical[c] = new Int32Array(B * L * K(c));
   const continuous: Record<string, Float32Array> = {};
   for (const c of contNames) continuous[c] = new Float32Array(B * L);
   const context: Record<string, Int32Array | Float32Array> = {};
@@ -142,7 +149,8 @@ export function makeBatch(ex: ExampleSet, rows: ArrayLike<number>, o: BatchOptio
     itemIds.set(s.items.subarray(start, end), at);
     for (const c of catNames) {
       const src = s.categorical[c];
-      if (src) categorical[c]!.set(src.subarray(start, end), at);
+      const k = K(c);
+      if (src) categorical[c]!.set(src.subarray(start * k, end * k), at * k);
     }
     for (const c of contNames) {
       const src = s.continuous[c];

@@ -15,8 +15,13 @@ export interface CodedSessions {
   offsets: Int32Array;
   /** Per step: interned item codes (interners[itemColumn]). */
   item: Int32Array;
-  /** Per step: other categorical sequence features, interned codes. */
+  /** Per step: other categorical sequence features, interned codes (bag columns: `bags[name]` codes per step). */
   categorical: Record<string, Int32Array>;
+  /**
+   * Multi-hot bag columns and their size K: categorical[name] holds K codes per step, the bag's values
+   * first, then BAG_PAD (-2) slots.
+   */
+  bags?: Record<string, number>;
   /** Per step: continuous sequence features. */
   continuous: Record<string, Float32Array>;
   /** Per step: timestamps in seconds (when there is a timestamp column). */
@@ -62,7 +67,8 @@ export function subsetSessions(cs: CodedSessions, order: ArrayLike<number>, drop
   for (let k = 0; k < S; k++) if (lens[k]! > 0) keep.push(k);
   const offsets = new Int32Array(keep.length + 1);
   const item = new Int32Array(total);
-  const cat = Object.fromEntries(Object.keys(cs.categorical).map((n) => [n, new Int32Array(total)]));
+  const K = (n: string) => cs.bags?.[n] ?? 1;
+  const cat = Object.fromEntries(Object.keys(cs.categorical).map((n) => [n, new Int32Array(total * K(n))]));
   const cont = Object.fromEntries(Object.keys(cs.continuous).map((n) => [n, new Float32Array(total)]));
   const ts = cs.timestamps ? new Float64Array(total) : undefined;
   let pos = 0;
@@ -74,7 +80,7 @@ export function subsetSessions(cs: CodedSessions, order: ArrayLike<number>, drop
     const b = a + lens[k]!;
     offsets[j] = pos;
     item.set(cs.item.subarray(a, b), pos);
-    for (const n in cat) cat[n]!.set(cs.categorical[n]!.subarray(a, b), pos);
+    for (const n in cat) cat[n]!.set(cs.categorical[n]!.subarray(a * K(n), b * K(n)), pos * K(n));
     for (const n in cont) cont[n]!.set(cs.continuous[n]!.subarray(a, b), pos);
     if (ts) ts.set(cs.timestamps!.subarray(a, b), pos);
     pos += b - a;
@@ -105,7 +111,8 @@ export function filterSteps(cs: CodedSessions, keepStep: Uint8Array): CodedSessi
   let total = 0;
   for (let i = 0; i < keepStep.length; i++) total += keepStep[i]!;
   const item = new Int32Array(total);
-  const cat = Object.fromEntries(Object.keys(cs.categorical).map((n) => [n, new Int32Array(total)]));
+  const K = (n: string) => cs.bags?.[n] ?? 1;
+  const cat = Object.fromEntries(Object.keys(cs.categorical).map((n) => [n, new Int32Array(total * K(n))]));
   const cont = Object.fromEntries(Object.keys(cs.continuous).map((n) => [n, new Float32Array(total)]));
   const ts = cs.timestamps ? new Float64Array(total) : undefined;
   const newLen = new Int32Array(S);
@@ -115,7 +122,11 @@ export function filterSteps(cs: CodedSessions, keepStep: Uint8Array): CodedSessi
     for (let i = cs.offsets[s]!; i < cs.offsets[s + 1]!; i++) {
       if (!keepStep[i]) continue;
       item[pos] = cs.item[i]!;
-      for (const n in cat) cat[n]![pos] = cs.categorical[n]![i]!;
+      for (const n in cat) {
+        const k = K(n);
+        if (k === 1) cat[n]![pos] = cs.categorical[n]![i]!;
+        else cat[n]!.set(cs.categorical[n]!.subarray(i * k, (i + 1) * k), pos * k);
+      }
       for (const n in cont) cont[n]![pos] = cs.continuous[n]![i]!;
       if (ts) ts[pos] = cs.timestamps![i]!;
       pos++;

@@ -4,7 +4,7 @@ import type { FormatOption } from "./detect.js";
 import { failData, type BadRowPolicy } from "./errors.js";
 import type { Interner } from "./interner.js";
 import type { FeatureSchemaDocLike } from "./schema-doc.js";
-import { filterSessions, type SessionFilterOptions } from "./sessions.js";
+import { BAG_PAD, filterSessions, type SessionFilterOptions } from "./sessions.js";
 import { openDataSource, readCodedSessions, type ColumnsConfig, type CsvOptions } from "./source.js";
 import { splitSessions, type SplitConfig } from "./split.js";
 import { isBuiltin, syntheticFeatureSchema } from "./synthetic.js";
@@ -44,8 +44,11 @@ export interface RecipeData {
   /** By column: the item column and every categorical feature (context ones included). */
   vocabularies: Record<string, Vocabulary>;
   itemColumn: string;
-  /** Side features carried by the sessions. */
-  features: { categorical: string[]; continuous: string[]; context: Record<string, "categorical" | "continuous"> };
+  /**
+   * Side features carried by the sessions: `bags` are the multi-hot categorical ones with their bag size,
+   * `targets` the context columns tagged `target` (read by the tasks, not model inputs).
+   */
+  features: { categorical: string[]; continuous: string[]; context: Record<string, "categorical" | "continuous">; bags?: Record<string, number>; targets?: string[] };
   /** The feature schema with `cardinality` of vocabulary columns set to the vocabulary size (embedding table size). */
   featureSchema: FeatureSchemaDocLike;
   maxSequenceLength: number;
@@ -91,10 +94,10 @@ export function toSessions(cs: CodedSessions, vocabs: Record<string, Vocabulary>
     const v = vocabs[name]!;
     const map = codeToIds(v, cur.interners[name]!);
     const miss = v.withOov ? 1 : 0;
-    const out = new Int32Array(T);
-    for (let i = 0; i < T; i++) {
+    const out = new Int32Array(codes.length);
+    for (let i = 0; i < codes.length; i++) {
       const c = codes[i]!;
-      out[i] = c < 0 ? miss : Math.max(map[c]!, 0);
+      out[i] = c === BAG_PAD ? 0 : c < 0 ? miss : Math.max(map[c]!, 0);
     }
     cats[name] = out;
   }
@@ -111,17 +114,26 @@ export function toSessions(cs: CodedSessions, vocabs: Record<string, Vocabulary>
     const a = cur.offsets[s]!;
     const b = cur.offsets[s + 1]!;
     const categorical: Record<string, Int32Array> = {};
-    for (const n in cats) categorical[n] = cats[n]!.subarray(a, b);
+    for (const n in cats) {
+      const K = cur.bags?.[n] ?? 1;
+      categorical[n] = cats[n]!.subarray(a * K, b * K);
+    }
     const continuous: Record<string, Float32Array> = {};
     for (const n in cur.continuous) continuous[n] = cur.continuous[n]!.subarray(a, b);
     const context: Record<string, number> = {};
     for (const n in ctxCat) context[n] = ctxCat[n]![s]!;
     for (const n in cur.contextContinuous) context[n] = cur.contextContinuous[n]![s]!;
     const sess: Session = { id: cur.ids[s]!, items: items.subarray(a, b), categorical, continuous, context };
+    if (cur.bags) sess.bags = cur.bags;
     if (cur.timestamps) sess.timestamps = cur.timestamps.subarray(a, b);
     sessions[s] = sess;
   }
   return { sessions, oovSteps };
+}
+
+/** The per-session target columns of a feature schema (tagged target, not list). */
+function targetColumns(schema: FeatureSchemaDocLike | undefined): string[] {
+  return (schema?.columns ?? []).filter((c) => (c.tags ?? []).includes("target") && !(c.tags ?? []).includes("list")).map((c) => c.name);
 }
 
 function countCodes(cs: CodedSessions, codes: Int32Array, name: string): number[] {
@@ -182,6 +194,7 @@ export async function loadRecipeData(cfg: DataConfig, featureSchemaDoc: FeatureS
   for (const n of Object.keys(train.contextCategorical)) contextKinds[n] = "categorical";
   for (const n of Object.keys(train.contextContinuous)) contextKinds[n] = "continuous";
 
+  const targets = targetColumns(schema);
   const tr = toSessions(train, vocabs, contextKinds);
   const va = valid ? toSessions(valid, vocabs, contextKinds) : undefined;
   const te = test ? toSessions(test, vocabs, contextKinds) : undefined;
@@ -199,7 +212,13 @@ export async function loadRecipeData(cfg: DataConfig, featureSchemaDoc: FeatureS
     ...(te ? { test: te.sessions } : {}),
     vocabularies: vocabs,
     itemColumn: train.itemColumn,
-    features: { categorical: Object.keys(train.categorical), continuous: Object.keys(train.continuous), context: contextKinds },
+    features: {
+      categorical: Object.keys(train.categorical),
+      continuous: Object.keys(train.continuous),
+      context: contextKinds,
+      ...(train.bags ? { bags: { ...train.bags } } : {}),
+      ...(targets.length ? { targets } : {}),
+    },
     featureSchema,
     maxSequenceLength: sc.maxSequenceLength ?? 20,
     stats: { rows: all.rows, train: tr.sessions.length, valid: va?.sessions.length ?? 0, test: te?.sessions.length ?? 0, items: vocabs[train.itemColumn]!.numValues, oovSteps },

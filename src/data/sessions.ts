@@ -20,6 +20,55 @@ export interface FeatureColumns {
   continuous?: string[];
   contextCategorical?: string[];
   contextContinuous?: string[];
+  /** Categorical per-step columns that hold a bag (a ragged list of values) per interaction, with their bag size. */
+  bags?: Record<string, BagSpec>;
+  /** Columns (among the context ones) tagged `target`: read for the tasks, not model inputs. */
+  targets?: string[];
+}
+
+/** A multi-hot bag column: up to `maxValues` values per interaction (more are cut), `separator` between values in text cells. */
+export interface BagSpec {
+  maxValues: number;
+  separator: string;
+}
+
+/** Code of a padding slot in a bag (a bag shorter than its size); -1 is a missing value. */
+export const BAG_PAD = -2;
+
+/**
+ * The values of one bag cell: a JSON/Parquet array as is; a text cell split on the separator (or parsed as
+ * JSON when it looks like `[...]`); a scalar as a bag of one; empty or missing as an empty bag. Returns a
+ * string saying what is wrong for a cell that is not a list of scalars.
+ */
+export function parseBag(v: unknown, separator: string): unknown[] | string {
+  if (v === null || v === undefined) return [];
+  let list: unknown[];
+  if (Array.isArray(v)) list = v;
+  else if (typeof v === "string") {
+    const t = v.trim();
+    if (t === "") return [];
+    if (t.startsWith("[") && t.endsWith("]")) {
+      try {
+        const j: unknown = JSON.parse(t);
+        if (!Array.isArray(j)) return "it is not a JSON array";
+        list = j;
+      } catch (err) {
+        return `it starts with "[" but is not a JSON array (${(err as Error).message})`;
+      }
+    } else {
+      list = t.split(separator).map((x) => x.trim());
+      const empty = (list as string[]).findIndex((x) => x === "");
+      if (empty >= 0) return `value ${empty + 1} between the separators ${JSON.stringify(separator)} is empty`;
+      return list;
+    }
+  } else if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return [v];
+  else return `it is ${typeof v === "object" ? "an object" : typeof v}, not a list`;
+  for (let j = 0; j < list.length; j++) {
+    const x = list[j];
+    if (typeof x === "string" ? x.trim() === "" : !(typeof x === "number" || typeof x === "bigint" || typeof x === "boolean"))
+      return `value ${j + 1} of the list is ${x === null ? "null" : typeof x === "string" ? "empty" : Array.isArray(x) ? "a list" : typeof x}`;
+  }
+  return list;
 }
 
 export interface GroupOptions {
@@ -96,6 +145,25 @@ export function groupSessions(table: RawTable, roles: ColumnRoles, features: Fea
   return groupInteractionLog(table, roles, features, opts);
 }
 
+/** The located error of a bag cell that is not a list of values. */
+function bagIssue(where: string, loc: { file: string; row: number; line?: number }, name: string, v: unknown, why: string, spec: BagSpec) {
+  return dataIssue("data_bad_list", { ...loc, column: name }, `${where}: multi-hot column "${name}" holds ${quoted(v)}, which is not a list of values: ${why}.`, {
+    received: short(v),
+    hint: `Write the values of one interaction separated by ${JSON.stringify(spec.separator)} (e.g. "3${spec.separator}17${spec.separator}42"), as a JSON array, or leave the cell empty for none.`,
+  });
+}
+
+/** Interned codes of bags, K slots per step (step i is row rows[i]), cut to K, BAG_PAD after the last value. */
+function codeBags(vals: unknown[][], rows: ArrayLike<number>, K: number, it: Interner): Int32Array {
+  const out = new Int32Array(rows.length * K).fill(BAG_PAD);
+  for (let i = 0; i < rows.length; i++) {
+    const v = vals[rows[i]!]!;
+    const m = Math.min(K, v.length);
+    for (let j = 0; j < m; j++) out[i * K + j] = it.intern(toKey(v[j]));
+  }
+  return out;
+}
+
 function groupInteractionLog(table: RawTable, roles: ColumnRoles, f: FeatureColumns, opts: GroupOptions): CodedSessions {
   const file = table.file;
   const n = table.rows;
@@ -117,6 +185,11 @@ function groupInteractionLog(table: RawTable, roles: ColumnRoles, f: FeatureColu
   const contCols = contNames.map((c) => need(table, c, "continuous feature")!);
   const ctxCatCols = ctxCatNames.map((c) => need(table, c, "context feature")!);
   const ctxContCols = ctxContNames.map((c) => need(table, c, "context feature")!);
+  const bagSpecs = f.bags ?? {};
+  const bagNames = catNames.filter((c) => bagSpecs[c]);
+  const bagCols = bagNames.map((c) => catCols[catNames.indexOf(c)]!);
+  const bagVals = bagNames.map(() => new Array<unknown[]>(n));
+  const bagCut = bagNames.map(() => 0);
 
   const bad = new BadRows(file, opts.badRows);
   const keep = new Uint8Array(n).fill(1);
@@ -168,9 +241,23 @@ function groupInteractionLog(table: RawTable, roles: ColumnRoles, f: FeatureColu
         ok = false;
       } else cont[k]![r] = v;
     }
+    for (let k = 0; k < bagCols.length && ok; k++) {
+      const name = bagNames[k]!;
+      const vals = parseBag(bagCols[k]![r], bagSpecs[name]!.separator);
+      if (typeof vals === "string") {
+        bad.add(bagIssue(where, loc, name, bagCols[k]![r], vals, bagSpecs[name]!));
+        ok = false;
+      } else {
+        bagVals[k]![r] = vals;
+        if (vals.length > bagSpecs[name]!.maxValues) bagCut[k]!++;
+      }
+    }
     if (!ok) keep[r] = 0;
   }
   bad.finish();
+  bagNames.forEach((name, k) => {
+    if (bagCut[k]) opts.onWarning?.(`${bagCut[k]} interactions of the multi-hot column "${name}" hold more than ${bagSpecs[name]!.maxValues} values (properties.multiHot.maxValues); their first ${bagSpecs[name]!.maxValues} are kept.`);
+  });
   const summary = bad.summary();
   if (summary) opts.onWarning?.(summary);
 
@@ -215,8 +302,15 @@ function groupInteractionLog(table: RawTable, roles: ColumnRoles, f: FeatureColu
   const item = new Int32Array(total);
   for (let i = 0; i < total; i++) item[i] = itemIt.intern(toKey(itemCol[idx[i]!]));
   const categorical: Record<string, Int32Array> = {};
+  const bags: Record<string, number> = {};
   catNames.forEach((name, k) => {
     const it = intern(name);
+    const b = bagNames.indexOf(name);
+    if (b >= 0) {
+      const K = (bags[name] = bagSpecs[name]!.maxValues);
+      categorical[name] = codeBags(bagVals[b]!, idx, K, it);
+      return;
+    }
     const col = catCols[k]!;
     const out = new Int32Array(total);
     for (let i = 0; i < total; i++) {
@@ -279,6 +373,7 @@ function groupInteractionLog(table: RawTable, roles: ColumnRoles, f: FeatureColu
     offsets,
     item,
     categorical,
+    ...(bagNames.length ? { bags } : {}),
     continuous,
     timestamps,
     contextCategorical,
@@ -303,6 +398,9 @@ function groupSessionTable(table: RawTable, roles: ColumnRoles, f: FeatureColumn
   const timeCol = need(table, roles.timestamp, "timestamp");
   const catNames = f.categorical ?? [];
   const contNames = f.continuous ?? [];
+  const bagSpecs = f.bags ?? {};
+  const bags: Record<string, number> = {};
+  for (const c of catNames) if (bagSpecs[c]) bags[c] = bagSpecs[c]!.maxValues;
   const bad = new BadRows(file, opts.badRows);
   const keep = new Uint8Array(n);
   let total = 0;
@@ -327,6 +425,17 @@ function groupSessionTable(table: RawTable, roles: ColumnRoles, f: FeatureColumn
         break;
       }
     }
+    for (const name of Object.keys(bags)) {
+      if (!ok) break;
+      const cells = table.data[name]![r] as unknown[];
+      for (let j = 0; j < cells.length && ok; j++) {
+        const vals = parseBag(cells[j], bagSpecs[name]!.separator);
+        if (typeof vals === "string") {
+          bad.add(bagIssue(`${where}, step ${j + 1}`, loc, name, cells[j], vals, bagSpecs[name]!));
+          ok = false;
+        }
+      }
+    }
     if (!ok) continue;
     if (items.length === 0 || items.some(isMissing)) {
       if (items.length > 0) {
@@ -348,7 +457,7 @@ function groupSessionTable(table: RawTable, roles: ColumnRoles, f: FeatureColumn
   const intern = (name: string) => (interners[name] ??= new Interner());
   const offsets = new Int32Array(S + 1);
   const item = new Int32Array(total);
-  const categorical: Record<string, Int32Array> = Object.fromEntries(catNames.map((c) => [c, new Int32Array(total)]));
+  const categorical: Record<string, Int32Array> = Object.fromEntries(catNames.map((c) => [c, new Int32Array(total * (bags[c] ?? 1))]));
   const continuous: Record<string, Float32Array> = Object.fromEntries(contNames.map((c) => [c, new Float32Array(total)]));
   const timestamps = timeCol ? new Float64Array(total) : undefined;
   const itemIt = intern(roles.item);
@@ -361,6 +470,12 @@ function groupSessionTable(table: RawTable, roles: ColumnRoles, f: FeatureColumn
     for (const c of catNames) {
       const it = intern(c);
       const v = table.data[c]![r] as unknown[];
+      const K = bags[c];
+      if (K !== undefined) {
+        const cells = v.map((x) => parseBag(x, bagSpecs[c]!.separator) as unknown[]);
+        categorical[c]!.set(codeBags(cells, Int32Array.from(cells, (_, j) => j), K, it), pos * K);
+        continue;
+      }
       for (let j = 0; j < v.length; j++) categorical[c]![pos + j] = isMissing(v[j]) ? -1 : it.intern(toKey(v[j]));
     }
     for (const c of contNames) {
@@ -398,6 +513,7 @@ function groupSessionTable(table: RawTable, roles: ColumnRoles, f: FeatureColumn
     offsets,
     item,
     categorical,
+    ...(Object.keys(bags).length ? { bags } : {}),
     continuous,
     timestamps,
     contextCategorical,

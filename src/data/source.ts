@@ -5,7 +5,7 @@ import { failData, type BadRowPolicy } from "./errors.js";
 import type { Interner } from "./interner.js";
 import { missingColumn, readTable } from "./readers.js";
 import type { FeatureColumnDoc, FeatureSchemaDocLike } from "./schema-doc.js";
-import { groupSessions, type ColumnRoles, type FeatureColumns } from "./sessions.js";
+import { groupSessions, type BagSpec, type ColumnRoles, type FeatureColumns } from "./sessions.js";
 import { readSessionsText } from "./sessions-text.js";
 import { generateSynthetic, isBuiltin, parseBuiltinSpec, syntheticFeatureSchema } from "./synthetic.js";
 import type { DataFormat, RawTable } from "./table.js";
@@ -147,9 +147,34 @@ export function resolveRoles(file: string, columns: string[], cfg: ColumnsConfig
   return out;
 }
 
-/** Side features from the feature schema: the columns present in the data that are not id/timestamp columns. */
+/** Tags that make a target column a class label (read as a categorical value) rather than a number. */
+const CLASS_TARGET_TAGS = ["multi-class", "multi-class-classification", "classification"];
+
+/**
+ * The bag (ragged multi-hot list per interaction) a column declares in its feature-schema `properties.multiHot`
+ * (`{maxValues, separator?}`), or undefined. A malformed declaration is a `data_bad_config` error at the column.
+ */
+export function bagSpecOf(c: FeatureColumnDoc, file = "feature schema"): BagSpec | undefined {
+  const mh = c.properties?.multiHot;
+  if (mh === undefined || mh === null || mh === false) return undefined;
+  const o = (typeof mh === "object" ? mh : {}) as { maxValues?: unknown; separator?: unknown };
+  if (typeof mh !== "object" || !Number.isInteger(o.maxValues) || (o.maxValues as number) < 1)
+    failData("data_bad_config", { file, column: c.name }, `Column "${c.name}": properties.multiHot must be {maxValues: <integer >= 1>, separator?: <string>}, got ${JSON.stringify(mh)}.`, {
+      hint: 'E.g. properties: {multiHot: {maxValues: 5, separator: "|"}}: each interaction holds up to 5 values.',
+    });
+  if (o.separator !== undefined && (typeof o.separator !== "string" || o.separator === ""))
+    failData("data_bad_config", { file, column: c.name }, `Column "${c.name}": properties.multiHot.separator must be a non-empty string, got ${JSON.stringify(o.separator)}.`);
+  return { maxValues: o.maxValues as number, separator: (o.separator as string | undefined) ?? "|" };
+}
+
+/**
+ * Side features from the feature schema: the columns present in the data that are not id/timestamp columns.
+ * Categorical list columns with `properties.multiHot` are bags (a ragged list of values per interaction).
+ * Columns tagged `target` are carried as per-session (context) values for the tasks that read them: class
+ * labels (categorical, or tagged multi-class / classification) as categorical, the others as numbers.
+ */
 export function schemaFeatures(columns: string[], schema: FeatureSchemaDocLike | undefined, roles: Partial<ColumnRoles>): FeatureColumns {
-  const f: Required<FeatureColumns> = { categorical: [], continuous: [], contextCategorical: [], contextContinuous: [] };
+  const f: Required<FeatureColumns> = { categorical: [], continuous: [], contextCategorical: [], contextContinuous: [], bags: {}, targets: [] };
   if (!schema) return f;
   const roleCols = new Set([roles.item, roles.session, roles.timestamp, roles.order].filter(Boolean));
   for (const c of schema.columns as FeatureColumnDoc[]) {
@@ -157,9 +182,22 @@ export function schemaFeatures(columns: string[], schema: FeatureSchemaDocLike |
     const tags = c.tags ?? [];
     const ctx = tags.includes("context");
     if (c.name === roles.user && !ctx) continue;
-    if (tags.includes("target")) continue;
-    if (tags.includes("categorical")) (ctx ? f.contextCategorical : f.categorical).push(c.name);
-    else if (tags.includes("continuous")) (ctx ? f.contextContinuous : f.continuous).push(c.name);
+    if (tags.includes("target")) {
+      if (tags.includes("list")) continue; // per-step targets: no task reads them
+      const cls = tags.includes("categorical") || (!tags.includes("continuous") && CLASS_TARGET_TAGS.some((t) => tags.includes(t)));
+      (cls ? f.contextCategorical : f.contextContinuous).push(c.name);
+      f.targets.push(c.name);
+      continue;
+    }
+    if (tags.includes("categorical")) {
+      const bag = bagSpecOf(c);
+      if (bag && ctx)
+        failData("data_bad_config", { file: "feature schema", column: c.name }, `Column "${c.name}" is a context (per-session) column with properties.multiHot; multi-hot bags are read per interaction only.`, {
+          hint: "Drop the context tag (and tag it list) to read one bag per interaction.",
+        });
+      if (bag) f.bags[c.name] = bag;
+      (ctx ? f.contextCategorical : f.categorical).push(c.name);
+    } else if (tags.includes("continuous")) (ctx ? f.contextContinuous : f.continuous).push(c.name);
   }
   return f;
 }
@@ -193,7 +231,7 @@ export async function readCodedSessions(source: DataSource, opts: ReadSessionsOp
     features = opts.features === false ? {} : schemaFeatures(columns, schema, roles);
     const want = new Set<string>([roles.item]);
     for (const c of [roles.session, roles.user, roles.timestamp, roles.order]) if (c) want.add(c);
-    for (const list of Object.values(features)) for (const c of list as string[]) want.add(c);
+    for (const list of [features.categorical, features.continuous, features.contextCategorical, features.contextContinuous]) for (const c of list ?? []) want.add(c);
     return [...want];
   });
   return groupSessions(table, roles!, features, { badRows: opts.badRows, onWarning: opts.onWarning, interners: opts.interners });

@@ -131,8 +131,9 @@ export interface InferOptions extends StatsOptions {}
 /**
  * Proposes a feature schema (ours, contracts.md) for a data source: id columns by name or config,
  * timestamps, categorical vs continuous, cardinalities (domain max + 1 for integer ids, distinct + 1 for strings),
- * and for interaction logs the per-step columns as `list` with the session lengths as valueCount, and the
- * columns constant within every session as `context`.
+ * and for interaction logs the per-step columns as `list` with the session lengths as valueCount, the
+ * columns constant within every session as `context`, and categorical columns holding a list per interaction
+ * (JSONL/Parquet arrays) as multi-hot bags (`properties.multiHot.maxValues` = the longest list).
  */
 export async function inferSchema(spec: string, opts: InferOptions = {}): Promise<FeatureSchemaDocLike> {
   const src = openDataSource(spec, opts);
@@ -240,6 +241,8 @@ export async function inferSchema(spec: string, opts: InferOptions = {}): Promis
     if (p.list) {
       tags.push("list");
       col.valueCount = { min: p.listMin, max: p.listMax };
+      // a list per interaction of an interaction log: a multi-hot bag (read ragged, padded to the longest)
+      if (isLog && categorical && name !== roles.item && p.listMax > 0) col.properties = { ...(col.properties ?? {}), multiHot: { maxValues: p.listMax } };
     } else if (isLog && name !== roles.session) {
       if (name === roles.user || (name !== roles.item && name !== roles.timestamp && name !== roles.order && constantWithinSessions(values))) tags.push("context");
       else {

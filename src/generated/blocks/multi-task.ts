@@ -17,26 +17,24 @@ export interface MultiTaskConfig {
    */
   name?: string;
   /**
-   * The tasks. Each item is a task block config (next-item-prediction, binary-classification, regression, multi-class), validated against the schema of its own type. Task names must differ.
-   *
-   * @minItems 1
+   * The tasks (at least one, unless fromSchema adds them). Each item is a task block config (next-item-prediction, binary-classification, regression, multi-class), validated against the schema of its own type. Task names must differ.
    */
-  tasks: [
-    {
-      /**
-       * Block type id of the task.
-       */
-      type: string;
-    },
-    ...{
-      /**
-       * Block type id of the task.
-       */
-      type: string;
-    }[]
-  ];
+  tasks?: {
+    /**
+     * Block type id of the task.
+     */
+    type: string;
+  }[];
   /**
-   * Weight of each task's loss, in the order of `tasks` (default 1 each).
+   * Weight of each task's loss: a list in the order of `tasks`, or a map from task name to weight (the form to use with fromSchema; tasks added from the schema are named after their target column). Tasks without a weight get 1.
    */
-  taskWeights?: number[];
+  taskWeights?:
+    | number[]
+    | {
+        [k: string]: number;
+      };
+  /**
+   * Transformers4Rec Head.from_schema: add a task for every per-session target column of the feature schema that no task in `tasks` reads: binary-classification for columns tagged target + binary (or binary-classification), regression for target + regression, multi-class for target + multi-class. Each is named after its column. A next-item task is never inferred: list it in `tasks`.
+   */
+  fromSchema?: boolean;
 }
