@@ -28,6 +28,7 @@ import { createSchedule, type ScheduleConfig } from "../train/schedules.js";
 import { TrainRng } from "../train/rng.js";
 import { checkTrainingMemory, estimateTrainingMemory } from "../train/limits.js";
 import { saveModelDir } from "../io/model-dir.js";
+import { buildItemFeatureTable, sideFeaturesOf } from "../io/item-features.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { mostPopularMetrics, registerBuiltinBlocks } from "./train.js";
 
@@ -289,6 +290,8 @@ export async function trainWindows(recipeFile: string, opts: WindowsRunOptions):
       itemColumn: data.itemColumn,
       maxSequenceLength: L,
       metrics: summary,
+      // per-item side-feature values over the sessions the model trained on (windows 1..nSteps), as train's
+      itemFeatures: buildItemFeatureTable(cut.slice(0, nSteps).flatMap((w) => w.sessions.map((i) => all[i]!)), sideFeaturesOf(m), { itemColumn: data.itemColumn, numItems: m.numItems, vocabularies: data.vocabularies }),
     });
     writeFileAtomic(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
     log(`wrote ${join(runDir, "windows.jsonl")}; saved the model after window ${records.length} to ${modelDir}`);

@@ -18,6 +18,8 @@ import { averageMetrics, cutWindows, parseWindow, trainWindows, type WindowsRunR
 import { loadRecipeData } from "../../src/data/load.js";
 import { syntheticFeatureSchema } from "../../src/data/synthetic.js";
 import type { RecblocksError } from "../../src/errors/issue.js";
+import { NextItemRecommender } from "../../src/recommend/next-item.js";
+import "../../blocks/index.js";
 
 const ROOT = packageRoot();
 const CLI = join(ROOT, "bin", "recblocks.js");
@@ -187,5 +189,56 @@ describe("trainWindows end to end (builtin:synthetic, 3 days)", () => {
     expect(r.status).toBe(1);
     expect(JSON.parse(r.stdout.trim().split("\n").pop()!).error.issues[0].code).toBe("invalid_value");
     expect(run(["train-windows", recipeFile]).status).toBe(2);
+  }, 60_000);
+});
+
+describe("trainWindows with a per-step side feature", () => {
+  let tmp: string;
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("saves the item-feature table of the windows it trained on, so the model recommends from item ids", async () => {
+    tmp = mkdtempSync(join(tmpdir(), "recblocks-windows-side-"));
+    const recipe = readFileSync(join(ROOT, "recipes", "gpt2-windows.yaml"), "utf8")
+      .replace(/train: builtin:synthetic\?[^\n]*/, `train: ${DATA}`)
+      .replace("excludeFeatures: [user_id, category, price, timestamp]", "excludeFeatures: [user_id, price, timestamp]\n    dOutput: 16")
+      .replace("embeddingDims: {item_id: 64}", "embeddingDims: {item_id: 16, category: 4}")
+      .replace("dModel: 64", "dModel: 16")
+      .replace("numLayers: 2", "numLayers: 1")
+      .replace("epochs: 3", "epochs: 1")
+      .replace("batchSize: 128", "batchSize: 32");
+    const file = join(tmp, "side-windows.yaml");
+    writeFileSync(file, recipe);
+    const run = await trainWindows(file, { window: "day", out: join(tmp, "run"), stream: null, windows: 1 });
+    expect(run.windows.length).toBe(1);
+    const rec = NextItemRecommender.open(run.modelDir);
+    try {
+      expect(rec.sideFeatures.map((f) => f.name)).toEqual(["category"]);
+      const table = rec.contents.itemFeatures!.features.category!;
+      // by hand: the most frequent category (ties to the smaller id) of each item over window 1's sessions only
+      const data = await loadRecipeData({ train: DATA, split: { type: "none" }, sessions: { maxSequenceLength: 20 } }, syntheticFeatureSchema(DATA));
+      const day0 = Math.min(...data.train.map((s) => Math.floor(s.timestamps![0]! / D)));
+      const counts = new Map<string, Map<string, number>>();
+      for (const s of data.train) {
+        if (Math.floor(s.timestamps![0]! / D) !== day0) continue;
+        s.items.forEach((id, t) => {
+          const item = String(data.vocabularies[data.itemColumn]!.raw(id));
+          const cat = String(data.vocabularies.category!.raw(s.categorical.category![t]!));
+          const m = counts.get(item) ?? new Map<string, number>();
+          m.set(cat, (m.get(cat) ?? 0) + 1);
+          counts.set(item, m);
+        });
+      }
+      expect(counts.size).toBeGreaterThan(10);
+      const catVocab = rec.contents.vocabularies.category!;
+      for (const [item, m] of counts) {
+        const best = Math.max(...m.values());
+        const ids = [...m].filter(([, n]) => n === best).map(([c]) => catVocab.lookup(c)!);
+        expect(table.values[rec.lookup(item)!], item).toBe(Math.min(...ids));
+      }
+      const answer = rec.recommend({ items: [...counts.keys()].slice(0, 3), k: 5 });
+      expect(answer.items.length).toBe(5);
+    } finally {
+      rec.dispose();
+    }
   }, 60_000);
 });
