@@ -235,7 +235,7 @@ describe("NextItemRecommender with side features", () => {
     expect(short.status).toBe(1);
     expect(short.stdout + short.stderr).toContain("/features/category");
     expect(short.stdout + short.stderr).not.toMatch(/\n\s+at /);
-  });
+  }, 180_000);
 
   it("refuses explicit features the model does not use, of the wrong length or type, with located issues", () => {
     const e = thrown(() => rec.recommend({ items: session, features: { colour: session.map(() => "red"), category: ["1"], price: session.map(() => "cheap") } as never }));
