@@ -98,7 +98,7 @@ export class TabularFeatures extends Block<TabularFeaturesConfig> {
     const anyTag = (col: ColumnLike, tags: string[]) => tags.some((t) => hasTag(col, t));
     const plan: TabularPlan[] = [];
     for (const col of cols) {
-      if (excluded.has(col.name) || hasTag(col, "list") || hasTag(col, "item-id") || hasTag(col, "session-id")) continue;
+      if (excluded.has(col.name) || hasTag(col, "list") || hasTag(col, "item-id") || hasTag(col, "session-id") || hasTag(col, "target")) continue; // targets are read by the tasks, never inputs
       if (anyTag(col, c.categoricalTags!)) plan.push({ name: col.name, kind: "categorical", ...categoricalColumnPlan(col, c, ctx.path) });
       else if (anyTag(col, c.continuousTags!)) plan.push({ name: col.name, kind: "continuous", ...continuousColumnPlan(col, c) });
     }

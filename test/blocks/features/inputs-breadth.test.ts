@@ -524,6 +524,15 @@ describe("TabularFeatures (non-sequential)", () => {
     close(out[1]!, [40, 0, 0, 0, 0]);
   });
 
+  it("never takes a target-tagged column as an input, even one tagged categorical or continuous", () => {
+    const withTargets: FeatureSchemaLike = {
+      columns: [...ctxSchema.columns, { name: "clicked", tags: ["categorical", "context", "target", "binary"], cardinality: 2 }, { name: "spend", tags: ["continuous", "context", "target", "regression"] }],
+    };
+    const block = TabularFeatures.fromSchema(withTargets, { embeddingDims: { country: 2, genres: 2 }, excludeFeatures: ["user_id"] });
+    const spec = block.expectedInputSpec(new BlockContext({ rng: mulberry32(1), path: "/context" }));
+    expect(Object.keys(spec).sort()).toEqual(["age", "country", "genres"]);
+  });
+
   it("element-wise-sum, dOutput, batch inputs from SequenceBatch.context, round-trip", () => {
     const { block } = tab({ embeddingDims: { country: 3, genres: 3, user_id: 3 }, excludeFeatures: ["age"], aggregation: "element-wise-sum", dOutput: 4 });
     expect(block.outputSpec).toEqual({ shape: [null, 4], dtype: "float32" });
