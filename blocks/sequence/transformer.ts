@@ -12,7 +12,7 @@ import {
 } from "../../src/core/index.js";
 import type { TransformerConfig } from "../../src/generated/blocks/transformer.js";
 import type { Initializer } from "../../src/core/index.js";
-import { getMaskingScheme, type MaskResult } from "../../src/masking/index.js";
+import { CAUSAL_DECODERS as DECODERS, canonicalMaskingType as canonicalMasking, MASKING_BY_ARCHITECTURE as MASKING_TABLE, maskingMismatch, type MaskResult } from "../../src/masking/index.js";
 import { permutationBiases } from "../attention/masks.js";
 import {
   createTransformerParams, defaultFeedForwardSize, inputSize, maxInputLength, transformerForward,
@@ -21,29 +21,8 @@ import {
 
 export type { TransformerConfig };
 
-/**
- * Masking schemes each preset trains with (Transformers4Rec's MappingTransformerMasking, plus causal
- * for bert, which this block makes causal with an attention mask). Permutation LM needs XLNet's
- * two-stream attention; gpt2 is a causal decoder.
- */
-export const MASKING_BY_ARCHITECTURE: Readonly<Record<Architecture, readonly string[]>> = {
-  xlnet: ["causal", "masked", "permutation", "rtd"],
-  gpt2: ["causal"],
-  bert: ["causal", "masked", "rtd"],
-  roberta: ["causal", "masked", "rtd"],
-  electra: ["causal", "masked", "rtd"],
-  albert: ["causal", "masked", "rtd"],
-  llama: ["causal"],
-  "transfo-xl": ["causal"],
-};
-
-/** Presets that are causal decoders whatever the masking (causal: false is refused). */
-const DECODERS: ReadonlySet<string> = new Set(["gpt2", "llama", "transfo-xl"]);
-
-/** The canonical type of a masking config's type (aliases such as "plm" resolved), or the type itself. */
-function canonicalMasking(type: string | undefined): string | undefined {
-  return type === undefined ? undefined : (getMaskingScheme(type)?.type ?? type);
-}
+/** The masking each preset trains with: one table in src/masking/architectures.ts (recblocks validate reads it too). */
+export const MASKING_BY_ARCHITECTURE: Readonly<Record<Architecture, readonly string[]>> = MASKING_TABLE;
 
 /**
  * A stack of transformer layers, [B, L, D_in] -> [B, L, dModel] (Transformers4Rec TransformerBlock
@@ -139,14 +118,10 @@ export class TransformerBlock extends Block<TransformerConfig> {
     }
     const maskingType = canonicalMasking(masking?.type);
     if (maskingType !== undefined) {
-      const allowed = MASKING_BY_ARCHITECTURE[s.architecture];
-      if (!allowed.includes(maskingType)) {
-        const fits = (Object.keys(MASKING_BY_ARCHITECTURE) as Architecture[]).filter((a) => MASKING_BY_ARCHITECTURE[a].includes(maskingType));
-        throw new BlockError(`${ctx.path}/architecture`, "incompatible_masking", `architecture ${s.architecture} does not train with ${maskingType} masking (the input block's masking.type); ${s.architecture} allows: ${allowed.join(", ")}.`, {
-          expected: [...allowed],
-          received: maskingType,
-          hint: `Use masking type ${allowed.map((a) => `"${a}"`).join(" or ")}, or architecture ${fits.join(" or ")} for ${maskingType} masking.`,
-        });
+      const mismatch = maskingMismatch(s.architecture, maskingType);
+      if (mismatch) {
+        const { message, ...extra } = mismatch;
+        throw new BlockError(`${ctx.path}/architecture`, "incompatible_masking", message, extra);
       }
       if (maskingType === "permutation" && this.config.causal === true) {
         throw new BlockError(`${ctx.path}/causal`, "incompatible_masking", "causal: true with permutation masking: the permutation mask decides what each position sees.", {

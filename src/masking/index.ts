@@ -17,3 +17,4 @@ export { maskPermutation, permutationScheme, samplePlmSpans, type PermutationMas
 export { maskReplacement, replacementScheme, corruptBatch, type ReplacementMaskingConfig, type CorruptedBatch } from "./rtd.js";
 export { rowSpans, baseResult, setLabel, type RowSpans } from "./rows.js";
 export { maskBatch, resolveMaskingConfig, registerMaskingScheme, getMaskingScheme, maskingTypes } from "./registry.js";
+export { MASKING_BY_ARCHITECTURE, CAUSAL_DECODERS, canonicalMaskingType, maskingMismatch, type MaskingArchitecture, type MaskingMismatch } from "./architectures.js";

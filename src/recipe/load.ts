@@ -6,11 +6,12 @@ import type { Recipe } from "../generated/recipe.js";
 import type { FeatureSchema } from "../schema/feature-schema.js";
 import { CURRENT_RECIPE_VERSION, RECIPE_MIGRATIONS } from "./migrations.js";
 import { checkAgainstFeatures, resolveFeatureSchema } from "./resolve.js";
+import { checkSemantics } from "./semantic.js";
 import { defaultSchemaSet, RECIPE_URI, SchemaSet } from "./schema-set.js";
 import { walkSchema } from "./walk.js";
 
 /** The stages of the recipe pipeline; the run stops after the first one that finds issues. */
-export type RecipeStage = "read" | "version" | "schema" | "resolve";
+export type RecipeStage = "read" | "version" | "schema" | "resolve" | "semantic" | "build";
 
 export interface RecipeCheck {
   /** The file as shown in messages. */
@@ -23,6 +24,8 @@ export interface RecipeCheck {
   issues: Issue[];
   /** The stage that found the issues. */
   stage?: RecipeStage;
+  /** Where a JSON Pointer of the recipe is written (for issues found later, e.g. by checkModelBuild). */
+  locate?: ParsedSource["locate"];
 }
 
 export interface RecipeOptions {
@@ -55,7 +58,7 @@ function upgrade(source: ParsedSource, value: Record<string, unknown>): { doc?: 
   return { doc, issues: [] };
 }
 
-/** Run the pipeline on a parsed source: version -> schema -> defaults -> resolve. */
+/** Run the pipeline on a parsed source: version -> schema -> defaults -> resolve -> semantic checks (src/recipe/semantic.ts). */
 export function checkRecipeSource(source: ParsedSource, recipeFile: string, opts: RecipeOptions = {}): RecipeCheck {
   const file = source.file;
   const done = (stage: RecipeStage, issues: Issue[]): RecipeCheck => ({ file, issues: sortIssues(issues, file), stage });
@@ -76,7 +79,9 @@ export function checkRecipeSource(source: ParsedSource, recipeFile: string, opts
   if (!fs.schema) return done("resolve", fs.issues);
   const issues = checkAgainstFeatures(recipe, fs.schema, source.locate, set);
   if (issues.length) return done("resolve", issues);
-  return { file, recipe, featureSchema: fs.schema, issues: [] };
+  const semantic = checkSemantics(recipe, source.locate);
+  if (semantic.length) return done("semantic", semantic);
+  return { file, recipe, featureSchema: fs.schema, issues: [], locate: source.locate };
 }
 
 /** Check recipe text (YAML or JSON) as if it were the file `file` (used for relative paths and messages). Never throws for user errors. */

@@ -3,13 +3,15 @@ import { join } from "node:path";
 import { formatIssues } from "../../errors/format.js";
 import type { Issue } from "../../errors/issue.js";
 import { readSource } from "../../errors/source.js";
+import { sortIssues } from "../../errors/sort.js";
+import type { ModelBuildCheck } from "../../recipe/build-check.js";
 import { checkRecipeSource, type RecipeOptions } from "../../recipe/load.js";
 import { featureSchemaFromParsed, isMerlinDoc } from "../../schema/feature-schema.js";
 import { type CommandSpec, type ParsedArgs } from "../args.js";
 
 export const spec: CommandSpec = {
   name: "validate",
-  summary: "Validate recipes and feature schemas (ours or Merlin schema.json); every issue with file:line:col.",
+  summary: "Validate recipes (schema, features, masking/architecture, sizes, and a build of the model without data) and feature schemas (ours or Merlin schema.json); every issue with file:line:col.",
   usage: "recblocks validate <file-or-folder...> [--json] [--kind auto|recipe|features]",
   options: [
     { name: "json", kind: "boolean", description: 'print {"files": [{"file", "valid", "kind", "issues"}]} as one JSON line' },
@@ -62,17 +64,51 @@ export function detectKind(value: unknown): FileKind {
   return "recipe";
 }
 
+export interface ValidateOptions extends RecipeOptions {
+  /**
+   * Also build the model of a valid recipe without data (src/recipe/build-check.ts), so that a recipe
+   * that validates also builds. The CLI passes it after loading the blocks (see `buildChecker`).
+   */
+  build?: ModelBuildCheck;
+}
+
 /** Validate one file; never throws for user errors. */
-export function validateFile(file: string, kind: "auto" | "recipe" | "features" = "auto", opts: RecipeOptions = {}): FileReport {
+export function validateFile(file: string, kind: "auto" | "recipe" | "features" = "auto", opts: ValidateOptions = {}): FileReport {
   const source = readSource(file);
   if (source.issues.length) return { file: source.file, valid: false, issues: source.issues };
   const k: FileKind = kind === "auto" ? detectKind(source.value) : kind === "features" ? (isMerlinDoc(source.value) ? "merlin" : "features") : "recipe";
   if (k === "recipe") {
     const r = checkRecipeSource(source, file, opts);
-    return { file: source.file, valid: r.issues.length === 0, kind: k, issues: r.issues };
+    const issues = opts.build && r.recipe && r.featureSchema && r.locate ? sortIssues(opts.build(r.recipe, r.featureSchema, r.locate), source.file) : r.issues;
+    return { file: source.file, valid: issues.length === 0, kind: k, issues };
   }
   const r = featureSchemaFromParsed(source);
   return { file: source.file, valid: r.issues.length === 0, kind: k, issues: r.issues };
+}
+
+/**
+ * The build check with every block type loaded (TensorFlow.js on the CPU backend, quiet): the model
+ * graph of a recipe is built once without data; prebuilt ALS models go through their config check.
+ */
+export async function buildChecker(): Promise<ModelBuildCheck> {
+  const { initEngine } = await import("../../engine/index.js");
+  await initEngine({ backend: "cpu" as never, quiet: true });
+  const { registerBuiltinBlocks } = await import("../../run/train.js");
+  await registerBuiltinBlocks();
+  const { checkModelBuild } = await import("../../recipe/build-check.js");
+  const { resolveAlsConfig } = await import("../../../blocks/factorization/config.js");
+  const { RecblocksError } = await import("../../errors/issue.js");
+  return (recipe, featureSchema, locate) => {
+    const model = recipe.model as unknown as Record<string, unknown>;
+    if (model?.type !== "als") return checkModelBuild(recipe, featureSchema, locate);
+    try {
+      resolveAlsConfig(model, "/model");
+      return [];
+    } catch (err) {
+      if (err instanceof RecblocksError) return err.issues.map((i) => ({ ...i, source: i.source ?? locate(i.path, { key: true }) }));
+      throw err;
+    }
+  };
 }
 
 const KIND_WORD: Record<FileKind, string> = { recipe: "recipe", features: "feature schema", merlin: "Merlin feature schema" };
@@ -88,7 +124,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     process.stderr.write(`recblocks validate: no .yaml, .yml or .json files in ${args.positionals.join(", ")}\n`);
     return 1;
   }
-  const reports = files.map((f) => validateFile(f, kind as "auto"));
+  const build = await buildChecker();
+  const reports = files.map((f) => validateFile(f, kind as "auto", { build }));
   const bad = reports.filter((r) => !r.valid).length;
   if (args.options.json) {
     process.stdout.write(`${JSON.stringify({ files: reports })}\n`);
