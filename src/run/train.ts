@@ -34,6 +34,8 @@ export interface TrainRunOptions {
    * there is one; a run killed at any point resumes to the same result as an uninterrupted one.
    */
   resume?: boolean;
+  /** At most this many training batches per epoch (smoke runs, timing); the evaluations stay whole. */
+  maxBatchesPerEpoch?: number;
   /** Progress and log lines (default: process.stderr); null = silent. */
   stream?: { write(s: string): unknown; isTTY?: boolean } | null;
 }
@@ -135,6 +137,7 @@ export async function trainRecipe(recipeFile: string, opts: TrainRunOptions = {}
       checkpoint: { dir: join(runDir, "checkpoint"), resume: opts.resume === true, fingerprint: { data: dataCfg, features: recipe.features ?? null, items: m.numItems } },
       progress: { stream: (stream ?? { write: () => true }) as never, quiet: stream === null },
       log,
+      ...(opts.maxBatchesPerEpoch !== undefined ? { maxBatchesPerEpoch: opts.maxBatchesPerEpoch } : {}),
     });
     const evalSet = data.test ?? data.valid;
     let metrics: Record<string, number> = {};

@@ -76,6 +76,18 @@ describe("recblocks train / evaluate / recommend", () => {
     expect(b.unknownItems).toEqual(expect.arrayContaining(["ghost", "not-an-item"]));
   });
 
+  it("train --max-batches N trains N batches per epoch (a smoke run); a bad N is a usage error", () => {
+    const r = cli(["train", "stamp-small.yaml", "--epochs", "1", "--max-batches", "2", "--out", "mb", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = readFileSync(join(tmp, "mb", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { examplesPerSecond: number; seconds: number });
+    expect(lines).toHaveLength(1);
+    // 2 batches of 128 prefix examples
+    expect(Math.round(lines[0]!.examplesPerSecond * lines[0]!.seconds)).toBe(256);
+    const bad = cli(["train", "stamp-small.yaml", "--max-batches", "0"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("--max-batches must be an integer >= 1");
+  });
+
   it("a bad recipe fails with file:line:col and a non-zero exit, and no run directory", () => {
     writeFileSync(join(tmp, "bad.yaml"), readFileSync(join(tmp, "stamp-small.yaml"), "utf8").replace("learningRate: 0.005", "learningRate: fast"));
     const r = cli(["train", "bad.yaml", "--out", "badrun"]);
