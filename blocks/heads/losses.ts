@@ -1,6 +1,7 @@
 /**
  * Training losses of next-item prediction over a subset of the catalogue: sampled softmax with the
- * logQ correction (Transformers4Rec `sampled_softmax`) and GRU4Rec's pairwise BPR and TOP1. Each
+ * logQ correction (Transformers4Rec `sampled_softmax`), GRU4Rec's pairwise BPR and TOP1 and their
+ * softmax-weighted forms BPR-max and TOP1-max (Hidasi & Karatzoglou 2018). Each
  * takes the score of each row's positive item, pos [N], and the scores of shared negatives, neg [N, S]
  * (the same S candidate items for every row), with `hits` [N, S] (1 where a negative is the row's own
  * positive: an accidental hit, left out).
@@ -51,10 +52,8 @@ export function firstColumnCrossEntropy(logits: tf.Tensor2D): tf.Scalar {
 /** Mean over rows with at least one valid negative of the per-row mean of `terms` [N, S] over valid (non-hit) negatives. */
 function meanOverValid(terms: tf.Tensor2D, hits: tf.Tensor2D): tf.Scalar {
   const valid = tf.sub(1, hits);
-  const count = tf.sum(valid, 1);
-  const rowHas = tf.cast(tf.greater(count, 0), "float32");
-  const perRow = tf.div(tf.sum(tf.mul(terms, valid), 1), tf.maximum(count, 1));
-  return tf.div(tf.sum(tf.mul(perRow, rowHas)), tf.maximum(tf.sum(rowHas), 1)) as tf.Scalar;
+  const perRow = tf.div(tf.sum(tf.mul(terms, valid), 1), tf.maximum(tf.sum(valid, 1), 1)) as tf.Tensor1D;
+  return meanOverRowsWithNegatives(perRow, hits);
 }
 
 /** BPR (GRU4Rec): mean_j -log σ(pos - neg_j) = mean_j softplus(neg_j - pos) over valid negatives, then over rows. */
@@ -66,4 +65,40 @@ export function bprLoss(pos: tf.Tensor1D, neg: tf.Tensor2D, hits: tf.Tensor2D): 
 export function top1Loss(pos: tf.Tensor1D, neg: tf.Tensor2D, hits: tf.Tensor2D): tf.Scalar {
   const terms = tf.add(tf.sigmoid(tf.sub(neg, tf.expandDims(pos, 1))), tf.sigmoid(tf.square(neg))) as tf.Tensor2D;
   return meanOverValid(terms, hits);
+}
+
+/**
+ * Softmax over each row's valid (non-hit) negatives, s [N, S] (Hidasi & Karatzoglou 2018: the weights of
+ * BPR-max / TOP1-max), and its log; hits get weight 0 (log: about -1e9).
+ */
+function negativeSoftmax(neg: tf.Tensor2D, hits: tf.Tensor2D): { s: tf.Tensor2D; logS: tf.Tensor2D } {
+  const masked = tf.add(neg, tf.mul(hits, HIT_LOGIT));
+  const logS = tf.sub(masked, tf.logSumExp(masked, 1, true)) as tf.Tensor2D;
+  return { s: tf.exp(logS) as tf.Tensor2D, logS };
+}
+
+/** Mean over rows with at least one valid negative of perRow [N]. */
+function meanOverRowsWithNegatives(perRow: tf.Tensor1D, hits: tf.Tensor2D): tf.Scalar {
+  const rowHas = tf.cast(tf.greater(tf.sum(tf.sub(1, hits), 1), 0), "float32");
+  return tf.div(tf.sum(tf.mul(perRow, rowHas)), tf.maximum(tf.sum(rowHas), 1)) as tf.Scalar;
+}
+
+/**
+ * BPR-max (Hidasi & Karatzoglou 2018, "Recurrent Neural Networks with Top-k Gains"): per row
+ * -log Σ_j s_j σ(pos - neg_j) + λ Σ_j s_j neg_j², s = softmax of the row's valid negative scores; then the
+ * mean over rows. The log-sum is taken as logsumexp_j(log s_j + log σ(pos - neg_j)) (no underflow).
+ */
+export function bprMaxLoss(pos: tf.Tensor1D, neg: tf.Tensor2D, hits: tf.Tensor2D, regularization = 1): tf.Scalar {
+  const { s, logS } = negativeSoftmax(neg, hits);
+  const logSig = tf.neg(tf.softplus(tf.sub(neg, tf.expandDims(pos, 1)))); // log σ(pos - neg_j)
+  let perRow = tf.neg(tf.logSumExp(tf.add(logS, logSig), 1)) as tf.Tensor1D;
+  if (regularization !== 0) perRow = tf.add(perRow, tf.mul(tf.sum(tf.mul(s, tf.square(neg)), 1), regularization));
+  return meanOverRowsWithNegatives(perRow, hits);
+}
+
+/** TOP1-max (Hidasi & Karatzoglou 2018): per row Σ_j s_j (σ(neg_j - pos) + σ(neg_j²)), s as in BPR-max; then the mean over rows. */
+export function top1MaxLoss(pos: tf.Tensor1D, neg: tf.Tensor2D, hits: tf.Tensor2D): tf.Scalar {
+  const { s } = negativeSoftmax(neg, hits);
+  const terms = tf.add(tf.sigmoid(tf.sub(neg, tf.expandDims(pos, 1))), tf.sigmoid(tf.square(neg)));
+  return meanOverRowsWithNegatives(tf.sum(tf.mul(s, terms), 1) as tf.Tensor1D, hits);
 }

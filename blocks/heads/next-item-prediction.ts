@@ -16,7 +16,7 @@ import {
 import type { ItemEmbeddings } from "../features/tabular-sequence-features.js";
 import { trilinearSoftmaxLoss } from "./trilinear-ops.js";
 import { LogUniformSampler } from "./sampling.js";
-import { bprLoss, firstColumnCrossEntropy, hitMask, logInclusionProbability, sampledSoftmaxLogits, top1Loss } from "./losses.js";
+import { bprLoss, bprMaxLoss, firstColumnCrossEntropy, hitMask, logInclusionProbability, sampledSoftmaxLogits, top1Loss, top1MaxLoss } from "./losses.js";
 
 /** Config of `next-item-prediction` (schemas/blocks/next-item-prediction.schema.json). */
 export interface NextItemPredictionConfig {
@@ -26,8 +26,10 @@ export interface NextItemPredictionConfig {
   softmaxTemperature?: number;
   labelSmoothing?: number;
   outputBias?: boolean;
-  /** Training loss (default cross-entropy); bpr / top1 are GRU4Rec's pairwise losses. */
-  loss?: "cross-entropy" | "bpr" | "top1";
+  /** Training loss (default cross-entropy); bpr / top1 are GRU4Rec's pairwise losses, bpr-max / top1-max their softmax-weighted forms. */
+  loss?: "cross-entropy" | "bpr" | "top1" | "bpr-max" | "top1-max";
+  /** λ of BPR-max's score regularization λ Σ_j s_j r_j² (default 1, GRU4Rec's bpreg). */
+  bprMaxRegularization?: number;
   /** Sampled softmax in training (absent: full softmax). */
   sampledSoftmax?: { numSamples?: number; sampler?: "log-uniform" };
 }
@@ -85,6 +87,11 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
     if (subset && (c.labelSmoothing ?? 0) > 0) {
       throw new BlockError(`${ctx.path}/labelSmoothing`, "incompatible_config", `labelSmoothing applies to the full-softmax cross-entropy only, not to ${c.sampledSoftmax && (c.loss ?? "cross-entropy") === "cross-entropy" ? "sampledSoftmax" : `loss ${c.loss}`}.`, {
         hint: "Remove labelSmoothing, or use the full softmax (no sampledSoftmax, loss: cross-entropy).",
+      });
+    }
+    if (c.bprMaxRegularization !== undefined && c.loss !== "bpr-max") {
+      throw new BlockError(`${ctx.path}/bprMaxRegularization`, "incompatible_config", `bprMaxRegularization applies to loss bpr-max only, not to loss ${c.loss ?? "cross-entropy"}.`, {
+        hint: "Remove bprMaxRegularization, or set loss: bpr-max.",
       });
     }
     if (!ctx.get("masking")) {
@@ -230,9 +237,9 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
   /**
    * The training loss over a subset of the catalogue. Sampled softmax: `numSamples` distinct log-uniform
    * negatives shared by the batch's rows, logits [pos - log q(pos) | neg - log q(neg)] (q: probability of
-   * being in the sample), accidental hits at -1e9, cross-entropy with target column 0. bpr / top1: the
-   * row's positive against the other rows' labels (in-batch, GRU4Rec) plus the sampled items when
-   * `sampledSoftmax` is set; negatives equal to the row's positive are left out.
+   * being in the sample), accidental hits at -1e9, cross-entropy with target column 0. bpr / top1 /
+   * bpr-max / top1-max: the row's positive against the other rows' labels (in-batch, GRU4Rec) plus the
+   * sampled items when `sampledSoftmax` is set; negatives equal to the row's positive are left out.
    */
   private subsetLoss(rows: tf.Tensor2D, ctx: CallContext, labels: tf.Tensor1D): tf.Scalar {
     const c = this.config;
@@ -252,7 +259,16 @@ export class NextItemPredictionTask extends Block<NextItemPredictionConfig> {
     const negIds = sample ? tf.concat([labels, tf.tensor1d(sample.ids, "int32")]) as tf.Tensor1D : labels;
     const { pos, neg } = this.subsetScores(rows, labels, negIds);
     const hits = hitMask(labels, negIds);
-    return loss === "bpr" ? bprLoss(pos, neg, hits) : top1Loss(pos, neg, hits);
+    switch (loss) {
+      case "bpr":
+        return bprLoss(pos, neg, hits);
+      case "top1":
+        return top1Loss(pos, neg, hits);
+      case "bpr-max":
+        return bprMaxLoss(pos, neg, hits, c.bprMaxRegularization ?? 1);
+      default:
+        return top1MaxLoss(pos, neg, hits);
+    }
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 
 /**
- * Next-item prediction over the item catalogue (Transformers4Rec NextItemPredictionTask): full softmax cross-entropy by default, or sampled softmax, BPR or TOP1 in training. Labels come from the masking scheme of the input block; padding positions are removed before the loss.
+ * Next-item prediction over the item catalogue (Transformers4Rec NextItemPredictionTask): full softmax cross-entropy by default, or sampled softmax, BPR, TOP1, BPR-max or TOP1-max in training. Labels come from the masking scheme of the input block; padding positions are removed before the loss.
  */
 export interface NextItemPredictionConfig {
   /**
@@ -33,9 +33,13 @@ export interface NextItemPredictionConfig {
    */
   outputBias?: boolean;
   /**
-   * Training loss. cross-entropy: softmax cross-entropy over the whole catalogue, or over the sampled items with `sampledSoftmax`. bpr / top1: GRU4Rec's pairwise losses, each row's positive against in-batch negatives (the targets of the other rows of the batch, as GRU4Rec) plus the shared sampled items when `sampledSoftmax` is set (no logQ correction for pairwise losses). Evaluation always ranks the whole catalogue and reports the full cross-entropy.
+   * Training loss. cross-entropy: softmax cross-entropy over the whole catalogue, or over the sampled items with `sampledSoftmax`. bpr / top1: GRU4Rec's pairwise losses, each row's positive against in-batch negatives (the targets of the other rows of the batch, as GRU4Rec) plus the shared sampled items when `sampledSoftmax` is set (no logQ correction for pairwise losses). bpr-max / top1-max (Hidasi & Karatzoglou 2018, "Recurrent Neural Networks with Top-k Gains"): the same negatives, weighted by a softmax over the row's negative scores s_j; BPR-max = -log(sum_j s_j sigmoid(r_i - r_j)) + bprMaxRegularization * sum_j s_j r_j^2, TOP1-max = sum_j s_j (sigmoid(r_j - r_i) + sigmoid(r_j^2)). Evaluation always ranks the whole catalogue and reports the full cross-entropy.
    */
-  loss?: "cross-entropy" | "bpr" | "top1";
+  loss?: "cross-entropy" | "bpr" | "top1" | "bpr-max" | "top1-max";
+  /**
+   * BPR-max only: lambda of the score regularization lambda * sum_j s_j r_j^2 (GRU4Rec's bpreg; 1 when absent). Refused with another loss.
+   */
+  bprMaxRegularization?: number;
   /**
    * Sampled softmax in training (Transformers4Rec sampled_softmax): numSamples distinct negatives drawn per batch and shared by its rows, logQ correction of the positive and negative logits, accidental hits (a negative equal to the row's positive) removed. Evaluation always scores the whole catalogue. Absent: full softmax.
    */
