@@ -37,7 +37,7 @@ export interface Recipe {
    */
   description?: string;
   /**
-   * The feature schema: a path (relative to this recipe) to a recblocks or Merlin schema file, "builtin:<name>" (e.g. "builtin:synthetic"), or the schema written inline.
+   * The feature schema: a path (relative to this recipe) to a recblocks or Merlin schema file (schema.json, or protobuf text schema.pbtxt by its extension), "builtin:<name>" (e.g. "builtin:synthetic"), or the schema written inline.
    */
   features: string | FeatureSchemaDoc;
   data: DataConfig;
@@ -198,6 +198,10 @@ export interface TrainConfig {
    * Sessions per training batch.
    */
   batchSize?: number;
+  /**
+   * Sum the gradients of this many consecutive batches, each scaled 1/N (their mean), before one optimizer update (Hugging Face gradient_accumulation_steps, as Transformers4Rec's trainer): the effective batch is N x batchSize. The step count, the learning-rate schedule (warmupSteps, linear/cosine decay) and checkpointEvery.steps count optimizer updates; an epoch whose batch count is not a multiple of N ends with an update of the mean of the batches left. Time-window training (train-windows) updates every batch.
+   */
+  gradientAccumulationSteps?: number;
   /**
    * What one training row is. `sequences`: a whole session (up to maxSequenceLength), labels from the masking scheme (Transformers4Rec). `prefixes`: every prefix [i1..it] of a session with target i(t+1), as the session-based papers (STAMP, GRU4Rec) train. `auto`: prefixes when the body encodes each session into one vector (e.g. stamp-attention), sequences otherwise.
    */

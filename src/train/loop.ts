@@ -7,6 +7,7 @@ import { batches, fullSequenceExamples, lastItemExamples, numBatches, prefixExam
 import type { RankingMetricName } from "../metrics/index.js";
 import type { RandomSource, SequenceBatchLike } from "../core/index.js";
 import type { Model } from "../model/index.js";
+import { GradientAccumulator } from "./accumulation.js";
 import { clipByGlobalNorm, clipByNorm, disposeGradients } from "./clipping.js";
 import { disposeCheckpoint, fingerprintOf, loadCheckpoint, saveCheckpoint, type TrainingPosition } from "./checkpoint.js";
 import { EarlyStopping } from "./early-stopping.js";
@@ -27,6 +28,11 @@ export interface TrainSettings {
   examples?: "auto" | "sequences" | "prefixes";
   earlyStopping?: { metric: string; patience?: number; mode?: "min" | "max" };
   validEvery?: number;
+  /**
+   * Sum the gradients of this many consecutive batches (their mean: each scaled 1/N) before one optimizer
+   * update (Hugging Face gradient_accumulation_steps); steps, the schedule and checkpointEvery.steps count updates.
+   */
+  gradientAccumulationSteps?: number;
   /** Checkpoint every N epochs (a number), or `{epochs, steps}`; 0 = never. Default: every epoch when FitOptions.checkpoint is set. */
   checkpointEvery?: number | { epochs?: number; steps?: number };
 }
@@ -98,6 +104,51 @@ export interface TrainStepResult {
   numLabels: number;
 }
 
+/** One micro-batch's loss, label count and gradients (variable name -> dense gradient, the caller's to dispose). */
+interface BatchGradients extends TrainStepResult {
+  grads: Record<string, tf.Tensor>;
+}
+
+/**
+ * The forward and backward pass of one batch: masking and loss (model.trainBatch) and the gradients of
+ * `vars`. The loss is the only number read back; a non-finite loss throws a RecblocksError ("training")
+ * with the issue `nonFinite(loss)` and disposes the gradients. Undefined when the batch had no label.
+ */
+function batchGradients(model: Model, batch: SequenceBatchLike, rng: RandomSource, vars: tf.Variable[], nonFinite: (loss: number) => Issue): BatchGradients | undefined {
+  const tb = model.trainBatch(batch, rng);
+  if (!tb) return undefined;
+  const { value, grads } = tf.variableGrads(tb.loss, vars);
+  const loss = (value.dataSync() as Float32Array)[0]!;
+  value.dispose();
+  if (!Number.isFinite(loss)) {
+    disposeGradients(grads);
+    throw new RecblocksError("training", [nonFinite(loss)]);
+  }
+  return { loss, numLabels: tb.numLabels, grads };
+}
+
+/** Clipping (per tensor, then by global norm) and the optimizer update; every gradient is disposed. */
+function applyUpdate(optimizer: Optimizer, grads: GradientMap, clip?: TrainSettings["clip"]): void {
+  let g: GradientMap = grads;
+  const extra: GradientMap[] = [];
+  if (clip?.perTensor) {
+    g = clipByNorm(g, clip.perTensor);
+    extra.push(g);
+  }
+  if (clip?.globalNorm) {
+    const r = clipByGlobalNorm(g, clip.globalNorm);
+    r.globalNorm.dispose();
+    g = r.grads;
+    extra.push(g);
+  }
+  try {
+    optimizer.applyGradients(g);
+  } finally {
+    disposeGradients(grads);
+    for (const e of extra) disposeGradients(e);
+  }
+}
+
 /**
  * One training step, as `fit` and time-window training (src/run/windows.ts) take it: masking and loss
  * (model.trainBatch), gradients of `vars`, clipping (per tensor, then by global norm), the NaN/Inf
@@ -112,32 +163,10 @@ export function trainStep(
   optimizer: Optimizer,
   o: { vars: tf.Variable[]; clip?: TrainSettings["clip"]; nonFinite: (loss: number) => Issue },
 ): TrainStepResult | undefined {
-  const tb = model.trainBatch(batch, rng);
-  if (!tb) return undefined;
-  const { value, grads } = tf.variableGrads(tb.loss, o.vars);
-  let g: GradientMap = grads;
-  const extra: GradientMap[] = [];
-  if (o.clip?.perTensor) {
-    g = clipByNorm(g, o.clip.perTensor);
-    extra.push(g);
-  }
-  if (o.clip?.globalNorm) {
-    const r = clipByGlobalNorm(g, o.clip.globalNorm);
-    r.globalNorm.dispose();
-    g = r.grads;
-    extra.push(g);
-  }
-  const loss = (value.dataSync() as Float32Array)[0]!;
-  value.dispose();
-  if (!Number.isFinite(loss)) {
-    disposeGradients(grads);
-    for (const e of extra) disposeGradients(e);
-    throw new RecblocksError("training", [o.nonFinite(loss)]);
-  }
-  optimizer.applyGradients(g);
-  disposeGradients(grads);
-  for (const e of extra) disposeGradients(e);
-  return { loss, numLabels: tb.numLabels };
+  const r = batchGradients(model, batch, rng, o.vars, o.nonFinite);
+  if (!r) return undefined;
+  applyUpdate(optimizer, r.grads, o.clip);
+  return { loss: r.loss, numLabels: r.numLabels };
 }
 
 /**
@@ -163,7 +192,12 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   const trainEx = exampleKind === "prefixes" ? prefixExamples(data.train) : fullSequenceExamples(data.train, 2);
   if (trainEx.session.length === 0) throw new RecblocksError("training data", [{ code: "data_no_sessions", path: "/data/train", message: "No training session has 2 or more items." }]);
   const perEpoch = Math.min(numBatches(trainEx, { batchSize }), opts.maxBatchesPerEpoch ?? Infinity);
-  const totalSteps = perEpoch * epochs;
+  // optimizer updates: one per `accumulate` batches, and one for a shorter group at the end of an epoch
+  const accumulate = t.gradientAccumulationSteps ?? 1;
+  if (!Number.isInteger(accumulate) || accumulate < 1) {
+    throw new RecblocksError("training", [{ code: "invalid_value", path: "/train/gradientAccumulationSteps", message: `train.gradientAccumulationSteps must be an integer >= 1, got ${accumulate}.`, received: accumulate }]);
+  }
+  const totalSteps = Math.ceil(perEpoch / accumulate) * epochs;
   const ocfg = { type: "adam", ...(t.optimizer ?? {}) } as OptimizerConfig;
   const baseLr = ocfg.learningRate ?? 0.001;
   const sched = t.schedule && t.schedule.type && t.schedule.type !== "constant" || (t.schedule?.warmupSteps ?? 0) > 0
@@ -179,6 +213,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   let steps = 0;
   let stoppedEarly = false;
   const vars = model.trainableVariables();
+  const acc = new GradientAccumulator();
   if (opts.runDir) mkdirSync(opts.runDir, { recursive: true });
   // checkpoints: names are the model's variable names (engine names differ between processes)
   const ck = opts.checkpoint;
@@ -234,20 +269,29 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         if (b >= perEpoch) break;
         b++;
         if (resumeHere && b <= resumeHere.stepInEpoch) continue; // done before the checkpoint
-        const step = trainStep(model, batch, rng, optimizer, { vars, clip: t.clip, nonFinite: (loss) => nonFiniteLoss(loss, epoch, b, steps + 1, optimizer.learningRate(steps), ocfg.type, t.clip) });
-        if (!step) continue;
-        const { loss } = step;
-        steps++;
-        lossSum += loss * step.numLabels;
-        lossN += step.numLabels;
-        examples += batch.batchSize;
-        progress.update(b, { loss, examples: batch.batchSize });
-        if (ckSteps > 0 && ck && steps % ckSteps === 0 && b < perEpoch) {
-          const badW = nonFiniteWeights(vars);
-          if (badW) throw new RecblocksError("training", [{ ...nonFiniteLoss(NaN, epoch, b, steps, optimizer.learningRate(Math.max(0, steps - 1)), ocfg.type, t.clip), code: "non_finite_weights", message: `Weight "${badW}" holds NaN or Infinity at epoch ${epoch}, step ${b} (global step ${steps}); training stopped and nothing is saved.` }]);
-          writeCheckpoint({ epoch: epoch - 1, stepInEpoch: b, steps, rngState: rng.state, partial: { lossSum, lossN, examples, seconds: (performance.now() - t0) / 1000 }, history, stoppedEarly: false, early: early?.getState() });
+        const mb = batchGradients(model, batch, rng, vars, (loss) => nonFiniteLoss(loss, epoch, b, steps + 1, optimizer.learningRate(steps), ocfg.type, t.clip));
+        if (mb) {
+          acc.add(mb.grads);
+          lossSum += mb.loss * mb.numLabels;
+          lossN += mb.numLabels;
+          examples += batch.batchSize;
+          progress.update(b, { loss: mb.loss, examples: batch.batchSize });
+        }
+        // an update after `accumulate` batches with labels, and with what is left at the epoch's last batch
+        if (acc.count > 0 && (acc.count >= accumulate || b >= perEpoch)) {
+          applyUpdate(optimizer, acc.take(), t.clip);
+          steps++;
+          if (ckSteps > 0 && ck && steps % ckSteps === 0 && b < perEpoch) {
+            const badW = nonFiniteWeights(vars);
+            if (badW) throw new RecblocksError("training", [{ ...nonFiniteLoss(NaN, epoch, b, steps, optimizer.learningRate(Math.max(0, steps - 1)), ocfg.type, t.clip), code: "non_finite_weights", message: `Weight "${badW}" holds NaN or Infinity at epoch ${epoch}, step ${b} (global step ${steps}); training stopped and nothing is saved.` }]);
+            writeCheckpoint({ epoch: epoch - 1, stepInEpoch: b, steps, rngState: rng.state, partial: { lossSum, lossN, examples, seconds: (performance.now() - t0) / 1000 }, history, stoppedEarly: false, early: early?.getState() });
+          }
         }
         if (b % 20 === 0) await new Promise((r) => setImmediate(r));
+      }
+      if (acc.count > 0) {
+        applyUpdate(optimizer, acc.take(), t.clip);
+        steps++;
       }
       // weights can turn non-finite on the last update of an epoch (its loss was still finite): one read-back per epoch
       const bad = nonFiniteWeights(vars);
@@ -287,6 +331,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   } finally {
     progress.close();
     optimizer.dispose();
+    acc.dispose();
     early?.dispose();
   }
   return { history, epochs: history.length, stoppedEarly, bestEpoch: early?.bestEpoch, steps, ...(resumedFrom ? { resumedFrom } : {}) };
