@@ -3,6 +3,7 @@ import { readSource, type ParsedSource } from "../errors/source.js";
 import type { FeatureColumn, FeatureSchemaDoc, FeatureTag } from "../generated/feature-schema.js";
 import { checkFeatureSchemaDoc } from "./check.js";
 import { fromMerlinDoc, toMerlinDoc, type MerlinSchema } from "./merlin.js";
+import { readPbtxtSource } from "./pbtxt.js";
 
 export type { FeatureColumn, FeatureSchemaDoc, FeatureTag };
 
@@ -49,7 +50,7 @@ export class FeatureSchema {
     return FeatureSchema.fromJSON(ours, { file });
   }
 
-  /** Read a feature schema file: ours (YAML or JSON) or Merlin's schema.json, told apart by content. */
+  /** Read a feature schema file: ours (YAML or JSON) or Merlin's schema.json, told apart by content, or Merlin's schema.pbtxt (by extension). */
   static load(file: string): FeatureSchema {
     const r = loadFeatureSchemaSource(file);
     if (!r.schema) throw new RecblocksError(r.source.file, r.issues, { kind: "SchemaError" });
@@ -125,9 +126,10 @@ export class FeatureSchema {
 /**
  * Read and check a feature schema file without throwing: the schema when valid, else the located issues.
  * Merlin files are converted first; issues of the converted document point at the Merlin feature.
+ * A `.pbtxt` file is Merlin's schema in protobuf text format (./pbtxt.ts).
  */
 export function loadFeatureSchemaSource(file: string): { schema?: FeatureSchema; issues: Issue[]; source: ParsedSource; merlin: boolean } {
-  const source = readSource(file);
+  const source = /\.pbtxt$/i.test(file) ? readPbtxtSource(file) : readSource(file);
   if (source.issues.length) return { issues: source.issues, source, merlin: false };
   return featureSchemaFromParsed(source);
 }

@@ -3,3 +3,4 @@ export { fromMerlinDoc, toMerlinDoc, MERLIN_KEEP, type MerlinFeature, type Merli
 export { checkFeatureSchemaDoc } from "./check.js";
 export { registerBuiltinFeatureSchema, unregisterBuiltinFeatureSchema, parseBuiltinSpec, builtinSchemaSource, builtinSchemaNames, type BuiltinSchemaProvider } from "./builtin.js";
 export { FEATURE_TAGS, CONFLICTING_TAGS } from "./tags.js";
+export { parsePbtxtSource, readPbtxtSource, toPbtxt, decodeStruct } from "./pbtxt.js";

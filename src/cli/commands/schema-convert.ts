@@ -4,14 +4,15 @@ import { stringify } from "yaml";
 import { formatIssues } from "../../errors/format.js";
 import { schemaPath } from "../../paths.js";
 import { loadFeatureSchemaSource } from "../../schema/feature-schema.js";
+import { toPbtxt } from "../../schema/pbtxt.js";
 import { type CommandSpec, type ParsedArgs } from "../args.js";
 
 export const spec: CommandSpec = {
   name: "schema convert",
-  summary: "Convert a feature schema between the recblocks format (YAML/JSON) and Merlin / TensorFlow-Metadata schema.json.",
+  summary: "Convert a feature schema between the recblocks format (YAML/JSON) and Merlin / TensorFlow-Metadata schema.json or schema.pbtxt.",
   usage: "recblocks schema convert <in> --to merlin|recblocks [--out <file>]",
   options: [
-    { name: "to", kind: "string", description: "target format: merlin (schema.json) or recblocks (YAML, or JSON when --out ends in .json)" },
+    { name: "to", kind: "string", description: "target format: merlin (schema.json, or protobuf text schema.pbtxt when --out ends in .pbtxt) or recblocks (YAML, or JSON when --out ends in .json); <in> may be any of them (.pbtxt by extension)" },
     { name: "out", alias: "o", kind: "string", description: "write here (atomically) instead of standard output" },
   ],
   positionals: { min: 1, max: 1 },
@@ -48,7 +49,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     return 1;
   }
   let text: string;
-  if (to === "merlin") text = `${JSON.stringify(r.schema.toMerlin(), null, 2)}\n`;
+  const pbtxt = !!out && /\.pbtxt$/i.test(out);
+  if (to === "merlin") text = pbtxt ? toPbtxt(r.schema.toMerlin()) : `${JSON.stringify(r.schema.toMerlin(), null, 2)}\n`;
   else if (out && /\.json$/i.test(out)) text = `${JSON.stringify(r.schema.toJSON(), null, 2)}\n`;
   else {
     const modeline = out ? `# yaml-language-server: $schema=${relative(dirname(resolve(out)), schemaPath("feature-schema.schema.json")).split("\\").join("/")}\n` : "";
@@ -59,6 +61,6 @@ export async function run(args: ParsedArgs): Promise<number> {
     return 0;
   }
   writeAtomic(out, text);
-  process.stderr.write(`recblocks: wrote ${out} (${r.schema.columns.length} columns, ${to === "merlin" ? "Merlin schema.json" : "recblocks format"})\n`);
+  process.stderr.write(`recblocks: wrote ${out} (${r.schema.columns.length} columns, ${to === "merlin" ? (pbtxt ? "Merlin schema.pbtxt" : "Merlin schema.json") : "recblocks format"})\n`);
   return 0;
 }
