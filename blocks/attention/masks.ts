@@ -2,7 +2,7 @@
  * Attention masks as additive biases, built once per batch and shared by every layer.
  *
  * Rule (all presets): query i may attend key j when key j is a real (non-padding) step and, if
- * causal, j <= i. Every position may always attend itself, as XLNet's `non_tgt_mask` has it:
+ * causal, j <= i, and, with a sliding window w (longformer), |i - j| <= w. Every position may always attend itself, as XLNet's `non_tgt_mask` has it:
  * no row is ever fully masked (no NaN, no uniform attention over the future at padding rows),
  * and outputs at real positions are exactly those of Hugging Face's models with the same mask.
  */
@@ -32,13 +32,16 @@ export function validFromLengths(lengths: ArrayLike<number>, L: number, side: "r
 /**
  * Additive attention bias [B, L, L] (or [1, L, L] when there is no padding): 0 where query i
  * may attend key j, MASKED_SCORE elsewhere. It broadcasts against scores laid out [H, B, L, L].
- * Returns null when nothing is masked (no padding, not causal).
+ * `window` (one-sided, longformer's attentionWindow / 2) also forbids |i - j| > window.
+ * Returns null when nothing is masked (no padding, not causal, no window narrower than L).
  */
-export function attentionBias(padding: KeyPadding, B: number, L: number, causal: boolean): tf.Tensor3D | null {
+export function attentionBias(padding: KeyPadding, B: number, L: number, causal: boolean, window?: number): tf.Tensor3D | null {
+  const w = window !== undefined && window < L - 1 ? window : undefined;
+  const inWindow = (i: number, j: number): boolean => w === undefined || Math.abs(i - j) <= w;
   if (padding.kind === "none") {
-    if (!causal) return null;
+    if (!causal && w === undefined) return null;
     const bias = new Float32Array(L * L);
-    for (let i = 0; i < L; i++) for (let j = i + 1; j < L; j++) bias[i * L + j] = MASKED_SCORE;
+    for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) if ((causal && j > i) || !inWindow(i, j)) bias[i * L + j] = MASKED_SCORE;
     return tf.tensor3d(bias, [1, L, L]);
   }
   if (padding.kind === "host") {
@@ -50,7 +53,7 @@ export function attentionBias(padding: KeyPadding, B: number, L: number, causal:
       for (let i = 0; i < L; i++) {
         const base = (row + i) * L;
         for (let j = 0; j < L; j++) {
-          const ok = j === i || (valid[row + j]! !== 0 && (!causal || j <= i));
+          const ok = j === i || (valid[row + j]! !== 0 && (!causal || j <= i) && inWindow(i, j));
           if (!ok) bias[base + j] = MASKED_SCORE;
         }
       }
@@ -60,7 +63,10 @@ export function attentionBias(padding: KeyPadding, B: number, L: number, causal:
   return tf.tidy(() => {
     const keyOk = tf.reshape(tf.notEqual(padding.valid, 0), [B, 1, L]);
     let allowed: tf.Tensor = keyOk;
-    if (causal) allowed = tf.logicalAnd(allowed, tf.reshape(tf.cast(tf.linalg.bandPart(tf.ones([L, L]), -1, 0), "bool"), [1, L, L]));
+    if (causal || w !== undefined) {
+      const band = tf.linalg.bandPart(tf.ones([L, L]), w ?? -1, causal ? 0 : w!);
+      allowed = tf.logicalAnd(allowed, tf.reshape(tf.cast(band, "bool"), [1, L, L]));
+    }
     allowed = tf.logicalOr(allowed, tf.reshape(tf.cast(tf.eye(L), "bool"), [1, L, L]));
     return tf.mul(tf.sub(1, tf.cast(allowed, "float32")), MASKED_SCORE) as tf.Tensor3D;
   });

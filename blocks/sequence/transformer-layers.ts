@@ -14,6 +14,10 @@
  *          out = h
  *   roberta: bert with positions read from row 1 on: h = drop(LN(x + P[1:L+1])) (RoBERTa's
  *          padding_idx + 1 offset with pad_token 0, as Transformers4Rec configures it)
+ *   longformer: roberta whose attention is Longformer's sliding window: step i attends step j only
+ *          when |i - j| <= attentionWindow / 2 (and the padding / causal rules). Longformer's global
+ *          attention (its separate *_global projections) is used only for steps given a global
+ *          attention mask, which Transformers4Rec never passes, so it is left out.
  *   electra: embeddings of size E = embeddingSize: h = drop(LN_E(x + P_E[:L])); h = Proj(h) when
  *          E != dModel; then bert layers
  *   albert: h = Proj(drop(LN_E(x + P_E[:L]))) (always projected, E may equal dModel); then ONE
@@ -40,14 +44,14 @@ import {
   createRelativeAttention, relativePositionEncoding, relativeSelfAttention, relativeTwoStreamAttention, type RelativeAttentionParams,
 } from "../attention/relative.js";
 
-export type Architecture = "xlnet" | "gpt2" | "bert" | "roberta" | "electra" | "albert" | "llama" | "transfo-xl";
+export type Architecture = "xlnet" | "gpt2" | "bert" | "roberta" | "electra" | "albert" | "llama" | "transfo-xl" | "longformer";
 /** The first three presets (transformer-layers.test.ts runs its generic checks over these). */
 export const ARCHITECTURES: readonly Architecture[] = ["xlnet", "gpt2", "bert"];
 /** The presets added for Transformers4Rec parity and the modern decoder (test/blocks/sequence/presets.test.ts). */
-export const MORE_ARCHITECTURES: readonly Architecture[] = ["roberta", "electra", "albert", "llama", "transfo-xl"];
+export const MORE_ARCHITECTURES: readonly Architecture[] = ["roberta", "electra", "albert", "llama", "transfo-xl", "longformer"];
 export const ALL_ARCHITECTURES: readonly Architecture[] = [...ARCHITECTURES, ...MORE_ARCHITECTURES];
 /** Presets built from BERT's post-layer-norm encoder layer. */
-const BERT_FAMILY: ReadonlySet<Architecture> = new Set(["bert", "roberta", "electra", "albert"]);
+const BERT_FAMILY: ReadonlySet<Architecture> = new Set(["bert", "roberta", "electra", "albert", "longformer"]);
 
 /** Default feed-forward size: 4 * dModel, or for llama 8/3 * dModel rounded up to a multiple of 8 (LLaMA's rule). */
 export function defaultFeedForwardSize(architecture: Architecture, dModel: number): number {
@@ -80,6 +84,8 @@ export interface TransformerSettings {
   memLength?: number;
   /** transfo-xl: steps per segment (default: the whole sequence, one segment). */
   segmentLength?: number;
+  /** longformer: sliding attention window (even; each step attends attentionWindow / 2 steps on each side). */
+  attentionWindow?: number;
 }
 
 /** llama's layer: RMS norms, attention without biases (rotary q/k), SwiGLU feed-forward without biases. */
@@ -143,7 +149,7 @@ export function layerSchedule(s: Pick<TransformerSettings, "architecture" | "num
 
 /** First row of the position table read at step 0 (roberta: 1, its padding_idx + 1 with pad token 0). */
 export function positionOffset(s: Pick<TransformerSettings, "architecture">): number {
-  return s.architecture === "roberta" ? 1 : 0;
+  return s.architecture === "roberta" || s.architecture === "longformer" ? 1 : 0;
 }
 
 /** Rows of the learned position table, or 0 when the preset has none. */
@@ -153,6 +159,7 @@ export function positionTableSize(s: Pick<TransformerSettings, "architecture" | 
       return s.maxSequenceLength;
     case "bert":
     case "roberta":
+    case "longformer":
     case "electra":
     case "albert":
       return s.maxSequenceLength + 2;
@@ -310,7 +317,8 @@ export function transformerForward(
   p: TransformerParams, s: TransformerSettings, x: tf.Tensor3D, opts: ForwardOptions, state: ForwardState,
 ): ForwardResult {
   const [B, L] = x.shape;
-  const bias = opts.twoStream ? null : attentionBias(opts.padding, B, L, opts.causal);
+  const window = s.architecture === "longformer" ? Math.floor((s.attentionWindow ?? s.maxSequenceLength + 2) / 2) : undefined;
+  const bias = opts.twoStream ? null : attentionBias(opts.padding, B, L, opts.causal, window);
   const attn: tf.Tensor4D[] = [];
   const rate = s.dropout;
   const eps = s.layerNormEps;
@@ -370,7 +378,7 @@ export function transformerForward(
     }
     h = rmsNorm(h, p.finalRmsNorm!, rmsEps);
   } else {
-    // bert, roberta, electra, albert
+    // bert, roberta, electra, albert, longformer
     const E = inputSize(s);
     const positions = tf.slice(p.positions!, [positionOffset(s), 0], [L, E]);
     h = dropout(layerNorm(tf.add(x, positions), p.inputNorm!, eps), rate, state);

@@ -70,6 +70,8 @@ export class TransformerBlock extends Block<TransformerConfig> {
       ropeTheta: c.ropeTheta ?? 10000,
       memLength: c.memLength ?? 1,
       ...(c.segmentLength != null ? { segmentLength: c.segmentLength } : {}),
+      // Transformers4Rec's default, maxSequenceLength + 2, rounded up to even (Longformer's windows are even)
+      ...(architecture === "longformer" ? { attentionWindow: c.attentionWindow ?? 2 * Math.ceil((c.maxSequenceLength! + 2) / 2) } : {}),
     };
   }
 
@@ -155,6 +157,16 @@ export class TransformerBlock extends Block<TransformerConfig> {
     if (s.architecture !== "transfo-xl" && ((c.memLength != null && c.memLength !== 1) || c.segmentLength != null)) {
       throw new BlockError(`${ctx.path}/${c.segmentLength != null ? "segmentLength" : "memLength"}`, "incompatible_config", `memLength and segmentLength (segment-recurrence memory) are options of transfo-xl, not ${s.architecture}.`, {
         hint: "Remove them, or use architecture: transfo-xl.",
+      });
+    }
+    if (c.attentionWindow != null && s.architecture !== "longformer") {
+      throw new BlockError(`${ctx.path}/attentionWindow`, "incompatible_config", `attentionWindow (sliding-window attention) is an option of longformer, not ${s.architecture}.`, {
+        hint: "Remove attentionWindow, or use architecture: longformer.",
+      });
+    }
+    if (s.attentionWindow !== undefined && !(Number.isInteger(s.attentionWindow) && s.attentionWindow >= 2 && s.attentionWindow % 2 === 0)) {
+      throw new BlockError(`${ctx.path}/attentionWindow`, "incompatible_config", `longformer's attentionWindow must be an even integer >= 2 (each step attends attentionWindow / 2 steps on each side), got ${String(s.attentionWindow)}.`, {
+        hint: "Use an even window, e.g. maxSequenceLength + 2 (Transformers4Rec's value), which is full attention.",
       });
     }
     if (s.architecture === "llama" && s.dModel % s.numHeads === 0 && (s.dModel / s.numHeads) % 2 !== 0) {

@@ -16,6 +16,7 @@ export const MASKING_BY_ARCHITECTURE = {
   albert: ["causal", "masked", "rtd"],
   llama: ["causal"],
   "transfo-xl": ["causal"],
+  longformer: ["causal", "masked", "rtd"],
 } as const satisfies Readonly<Record<string, readonly string[]>>;
 
 export type MaskingArchitecture = keyof typeof MASKING_BY_ARCHITECTURE;
