@@ -199,7 +199,7 @@ export interface TrainConfig {
    */
   batchSize?: number;
   /**
-   * Sum the gradients of this many consecutive batches, each scaled 1/N (their mean), before one optimizer update (Hugging Face gradient_accumulation_steps, as Transformers4Rec's trainer): the effective batch is N x batchSize. The step count, the learning-rate schedule (warmupSteps, linear/cosine decay) and checkpointEvery.steps count optimizer updates; an epoch whose batch count is not a multiple of N ends with an update of the mean of the batches left. Time-window training (train-windows) updates every batch.
+   * Sum the gradients of this many consecutive batches, each scaled 1/N (their mean), before one optimizer update (Hugging Face gradient_accumulation_steps, as Transformers4Rec's trainer): the effective batch is N x batchSize. The step count, the learning-rate schedule (warmupSteps, linear/cosine decay) and checkpointEvery.steps count optimizer updates; an epoch whose batch count is not a multiple of N ends with an update of the mean of the batches left. train-windows accumulates the same way within each window.
    */
   gradientAccumulationSteps?: number;
   /**

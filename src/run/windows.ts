@@ -22,7 +22,8 @@ import { initEngine, engineLine, type EngineInfo } from "../engine/index.js";
 import { RecblocksError } from "../errors/issue.js";
 import { Model, type ModelConfig } from "../model/model.js";
 import type { RankingMetricName } from "../metrics/index.js";
-import { evaluationBatches, nonFiniteWeights, trainStep, type TrainSettings } from "../train/loop.js";
+import { accumulationSteps, applyUpdate, batchGradients, evaluationBatches, nonFiniteWeights, type TrainSettings } from "../train/loop.js";
+import { GradientAccumulator } from "../train/accumulation.js";
 import { createOptimizer, type Optimizer, type OptimizerConfig } from "../train/optimizers.js";
 import { createSchedule, type ScheduleConfig } from "../train/schedules.js";
 import { TrainRng } from "../train/rng.js";
@@ -328,36 +329,43 @@ export async function trainOneWindow(model: Model, optimizer: Optimizer, rng: Tr
   let firstLoss = NaN;
   if (ex.session.length === 0) return { firstLoss, epochLosses };
   const perEpoch = Math.min(numBatches(ex, { batchSize: o.batchSize }), o.maxBatchesPerEpoch ?? Infinity);
+  // gradient accumulation as fit's: one update per `accumulate` batches with labels, and one for what is left at an epoch's end
+  const accumulate = accumulationSteps(t);
   const base = optimizer.iterations;
   if (o.schedCfg) {
-    const sched = createSchedule(o.schedCfg, { learningRate: o.baseLr, totalSteps: perEpoch * o.epochs });
+    const sched = createSchedule(o.schedCfg, { learningRate: o.baseLr, totalSteps: Math.ceil(perEpoch / accumulate) * o.epochs });
     optimizer.setSchedule((step) => sched(step - base));
   }
   const vars = model.trainableVariables();
-  for (let epoch = 1; epoch <= o.epochs; epoch++) {
-    const t0 = performance.now();
-    let lossSum = 0;
-    let lossN = 0;
-    let b = 0;
-    for (const batch of batches(ex, { batchSize: o.batchSize, maxSequenceLength: o.L, shuffle: true, seed: o.seed + epoch, context: o.context })) {
-      if (b >= perEpoch) break;
-      b++;
-      const step = trainStep(model, batch, rng, optimizer, {
-        vars,
-        clip: t.clip,
-        nonFinite: (loss) => ({ code: "non_finite_loss", path: "/train", message: `The loss became ${loss} at epoch ${epoch}, step ${b} of a time window; training stopped and nothing is saved.`, received: String(loss), hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }),
-      });
-      if (!step) continue;
-      if (Number.isNaN(firstLoss)) firstLoss = step.loss;
-      lossSum += step.loss * step.numLabels;
-      lossN += step.numLabels;
-      if (b % 20 === 0) await new Promise((r) => setImmediate(r));
+  const acc = new GradientAccumulator();
+  try {
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      const t0 = performance.now();
+      let lossSum = 0;
+      let lossN = 0;
+      let b = 0;
+      for (const batch of batches(ex, { batchSize: o.batchSize, maxSequenceLength: o.L, shuffle: true, seed: o.seed + epoch, context: o.context })) {
+        if (b >= perEpoch) break;
+        b++;
+        const step = batchGradients(model, batch, rng, vars, (loss) => ({ code: "non_finite_loss", path: "/train", message: `The loss became ${loss} at epoch ${epoch}, step ${b} of a time window; training stopped and nothing is saved.`, received: String(loss), hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }));
+        if (step) {
+          acc.add(step.grads);
+          if (Number.isNaN(firstLoss)) firstLoss = step.loss;
+          lossSum += step.loss * step.numLabels;
+          lossN += step.numLabels;
+        }
+        if (acc.count > 0 && (acc.count >= accumulate || b >= perEpoch)) applyUpdate(optimizer, acc.take(), t.clip);
+        if (b % 20 === 0) await new Promise((r) => setImmediate(r));
+      }
+      if (acc.count > 0) applyUpdate(optimizer, acc.take(), t.clip);
+      const bad = nonFiniteWeights(vars);
+      if (bad) throw new RecblocksError("training", [{ code: "non_finite_weights", path: "/train", message: `Weight "${bad}" holds NaN or Infinity after epoch ${epoch} of a time window; training stopped and nothing is saved.`, hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }]);
+      const mean = lossN ? lossSum / lossN : NaN;
+      epochLosses.push(mean);
+      o.onEpoch?.(epoch, mean, (performance.now() - t0) / 1000);
     }
-    const bad = nonFiniteWeights(vars);
-    if (bad) throw new RecblocksError("training", [{ code: "non_finite_weights", path: "/train", message: `Weight "${bad}" holds NaN or Infinity after epoch ${epoch} of a time window; training stopped and nothing is saved.`, hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }]);
-    const mean = lossN ? lossSum / lossN : NaN;
-    epochLosses.push(mean);
-    o.onEpoch?.(epoch, mean, (performance.now() - t0) / 1000);
+  } finally {
+    acc.dispose();
   }
   return { firstLoss, epochLosses };
 }

@@ -114,7 +114,7 @@ interface BatchGradients extends TrainStepResult {
  * `vars`. The loss is the only number read back; a non-finite loss throws a RecblocksError ("training")
  * with the issue `nonFinite(loss)` and disposes the gradients. Undefined when the batch had no label.
  */
-function batchGradients(model: Model, batch: SequenceBatchLike, rng: RandomSource, vars: tf.Variable[], nonFinite: (loss: number) => Issue): BatchGradients | undefined {
+export function batchGradients(model: Model, batch: SequenceBatchLike, rng: RandomSource, vars: tf.Variable[], nonFinite: (loss: number) => Issue): BatchGradients | undefined {
   const tb = model.trainBatch(batch, rng);
   if (!tb) return undefined;
   const { value, grads } = tf.variableGrads(tb.loss, vars);
@@ -128,7 +128,7 @@ function batchGradients(model: Model, batch: SequenceBatchLike, rng: RandomSourc
 }
 
 /** Clipping (per tensor, then by global norm) and the optimizer update; every gradient is disposed. */
-function applyUpdate(optimizer: Optimizer, grads: GradientMap, clip?: TrainSettings["clip"]): void {
+export function applyUpdate(optimizer: Optimizer, grads: GradientMap, clip?: TrainSettings["clip"]): void {
   let g: GradientMap = grads;
   const extra: GradientMap[] = [];
   if (clip?.perTensor) {
@@ -147,6 +147,15 @@ function applyUpdate(optimizer: Optimizer, grads: GradientMap, clip?: TrainSetti
     disposeGradients(grads);
     for (const e of extra) disposeGradients(e);
   }
+}
+
+/** train.gradientAccumulationSteps (default 1), checked: an integer >= 1. */
+export function accumulationSteps(t: TrainSettings): number {
+  const n = t.gradientAccumulationSteps ?? 1;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RecblocksError("training", [{ code: "invalid_value", path: "/train/gradientAccumulationSteps", message: `train.gradientAccumulationSteps must be an integer >= 1, got ${n}.`, received: n }]);
+  }
+  return n;
 }
 
 /**
@@ -193,10 +202,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   if (trainEx.session.length === 0) throw new RecblocksError("training data", [{ code: "data_no_sessions", path: "/data/train", message: "No training session has 2 or more items." }]);
   const perEpoch = Math.min(numBatches(trainEx, { batchSize }), opts.maxBatchesPerEpoch ?? Infinity);
   // optimizer updates: one per `accumulate` batches, and one for a shorter group at the end of an epoch
-  const accumulate = t.gradientAccumulationSteps ?? 1;
-  if (!Number.isInteger(accumulate) || accumulate < 1) {
-    throw new RecblocksError("training", [{ code: "invalid_value", path: "/train/gradientAccumulationSteps", message: `train.gradientAccumulationSteps must be an integer >= 1, got ${accumulate}.`, received: accumulate }]);
-  }
+  const accumulate = accumulationSteps(t);
   const totalSteps = Math.ceil(perEpoch / accumulate) * epochs;
   const ocfg = { type: "adam", ...(t.optimizer ?? {}) } as OptimizerConfig;
   const baseLr = ocfg.learningRate ?? 0.001;

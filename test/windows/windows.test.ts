@@ -192,20 +192,25 @@ describe("trainWindows end to end (builtin:synthetic, 3 days)", () => {
   }, 60_000);
 });
 
+/** recipes/gpt2-windows.yaml made tiny (dModel 16, one layer, one epoch, batches of 32) on DATA. */
+const tinyOneEpochRecipe = () =>
+  readFileSync(join(ROOT, "recipes", "gpt2-windows.yaml"), "utf8")
+    .replace(/train: builtin:synthetic\?[^\n]*/, `train: ${DATA}`)
+    .replace("embeddingDims: {item_id: 64}", "embeddingDims: {item_id: 16}")
+    .replace("dModel: 64", "dModel: 16")
+    .replace("numLayers: 2", "numLayers: 1")
+    .replace("epochs: 3", "epochs: 1")
+    .replace("batchSize: 128", "batchSize: 32");
+
 describe("trainWindows with a per-step side feature", () => {
   let tmp: string;
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it("saves the item-feature table of the windows it trained on, so the model recommends from item ids", async () => {
     tmp = mkdtempSync(join(tmpdir(), "recblocks-windows-side-"));
-    const recipe = readFileSync(join(ROOT, "recipes", "gpt2-windows.yaml"), "utf8")
-      .replace(/train: builtin:synthetic\?[^\n]*/, `train: ${DATA}`)
+    const recipe = tinyOneEpochRecipe()
       .replace("excludeFeatures: [user_id, category, price, timestamp]", "excludeFeatures: [user_id, price, timestamp]\n    dOutput: 16")
-      .replace("embeddingDims: {item_id: 64}", "embeddingDims: {item_id: 16, category: 4}")
-      .replace("dModel: 64", "dModel: 16")
-      .replace("numLayers: 2", "numLayers: 1")
-      .replace("epochs: 3", "epochs: 1")
-      .replace("batchSize: 128", "batchSize: 32");
+      .replace("embeddingDims: {item_id: 16}", "embeddingDims: {item_id: 16, category: 4}");
     const file = join(tmp, "side-windows.yaml");
     writeFileSync(file, recipe);
     const run = await trainWindows(file, { window: "day", out: join(tmp, "run"), stream: null, windows: 1 });
@@ -241,4 +246,24 @@ describe("trainWindows with a per-step side feature", () => {
       rec.dispose();
     }
   }, 60_000);
+});
+
+describe("trainWindows with gradient accumulation", () => {
+  let tmp: string;
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("train.gradientAccumulationSteps: 2 makes one update per two batches in each window (as fit)", async () => {
+    tmp = mkdtempSync(join(tmpdir(), "recblocks-windows-acc-"));
+    const base = tinyOneEpochRecipe();
+    const steps = async (acc: number) => {
+      const file = join(tmp, `acc${acc}.yaml`);
+      writeFileSync(file, acc === 1 ? base : base.replace("  batchSize: 32", `  batchSize: 32\n  gradientAccumulationSteps: ${acc}`));
+      const r = await trainWindows(file, { window: "day", out: join(tmp, `run${acc}`), stream: null, windows: 1 });
+      return r.windows[0]!.optimizerSteps;
+    };
+    const one = await steps(1);
+    expect(one).toBeGreaterThan(3);
+    expect(await steps(2)).toBe(Math.ceil(one / 2));
+    expect(await steps(3)).toBe(Math.ceil(one / 3));
+  }, 90_000);
 });
