@@ -5,6 +5,7 @@
  * syntax and content errors at line:column, and is read wherever a feature schema file is (recipes,
  * `recblocks schema convert`).
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ import { loadRecipe } from "../../src/recipe/load.js";
 import { FeatureSchema, loadFeatureSchemaSource } from "../../src/schema/feature-schema.js";
 import { fromMerlinDoc } from "../../src/schema/merlin.js";
 import { decodeStruct, parsePbtxtSource, toPbtxt } from "../../src/schema/pbtxt.js";
+import { packageRoot } from "../../src/paths.js";
 
 /*
  * Our own fixture, laid out like T4R's data_schema/schema.pbtxt: a session id grouped by, list features
@@ -291,6 +293,24 @@ describe("schema.pbtxt errors are located at line:column", () => {
     const r2 = loadFeatureSchemaSource(t);
     expect(r2.issues[0]!.code).toBe("merlin_unsupported");
     expect(r2.issues[0]!.source).toMatchObject({ line: 3, column: 9 });
+  });
+});
+
+describe("recblocks validate on .pbtxt files", () => {
+  it("a folder's schema.pbtxt is validated as a Merlin feature schema; a broken one is located", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rb-pbtxt-validate-"));
+    try {
+      writeFileSync(join(dir, "schema.pbtxt"), PBTXT);
+      writeFileSync(join(dir, "broken.pbtxt"), 'feature {\n  name: "item_id"\n  type: INT\n  int_domain {\n    min: 1\n    max: "many"\n  }\n}\n');
+      const r = spawnSync(process.execPath, [join(packageRoot(), "bin", "recblocks.js"), "validate", dir, "--json"], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status).toBe(1);
+      const files = (JSON.parse(r.stdout.trim().split("\n").pop()!) as { files: { file: string; valid: boolean; kind?: string; issues: { path: string; source?: { line: number; column: number } }[] }[] }).files;
+      expect(files.map((f) => [f.file.slice(dir.length + 1), f.valid, f.kind])).toEqual([["broken.pbtxt", false, "merlin"], ["schema.pbtxt", true, "merlin"]]);
+      expect(files[0]!.issues[0]!.path).toBe("/feature/0/intDomain/max");
+      expect(files[0]!.issues[0]!.source).toMatchObject({ line: 6, column: 10 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -7,11 +7,12 @@ import { sortIssues } from "../../errors/sort.js";
 import type { ModelBuildCheck } from "../../recipe/build-check.js";
 import { checkRecipeSource, type RecipeOptions } from "../../recipe/load.js";
 import { featureSchemaFromParsed, isMerlinDoc } from "../../schema/feature-schema.js";
+import { readPbtxtSource } from "../../schema/pbtxt.js";
 import { type CommandSpec, type ParsedArgs } from "../args.js";
 
 export const spec: CommandSpec = {
   name: "validate",
-  summary: "Validate recipes (schema, features, masking/architecture, sizes, and a build of the model without data) and feature schemas (ours or Merlin schema.json); every issue with file:line:col.",
+  summary: "Validate recipes (schema, features, masking/architecture, sizes, and a build of the model without data) and feature schemas (ours, Merlin schema.json or schema.pbtxt); every issue with file:line:col.",
   usage: "recblocks validate <file-or-folder...> [--json] [--kind auto|recipe|features]",
   options: [
     { name: "json", kind: "boolean", description: 'print {"files": [{"file", "valid", "kind", "issues"}]} as one JSON line' },
@@ -29,7 +30,7 @@ export interface FileReport {
   issues: Issue[];
 }
 
-const EXT = /\.(ya?ml|json)$/i;
+const EXT = /\.(ya?ml|json|pbtxt)$/i;
 
 /** Expand folders into the YAML/JSON files they hold (sorted, recursively). */
 function expand(paths: string[]): string[] {
@@ -74,8 +75,11 @@ export interface ValidateOptions extends RecipeOptions {
 
 /** Validate one file; never throws for user errors. */
 export function validateFile(file: string, kind: "auto" | "recipe" | "features" = "auto", opts: ValidateOptions = {}): FileReport {
-  const source = readSource(file);
+  // Merlin's schema.pbtxt (protobuf text) is told by its extension; it is always a feature schema
+  const pbtxt = /\.pbtxt$/i.test(file);
+  const source = pbtxt ? readPbtxtSource(file) : readSource(file);
   if (source.issues.length) return { file: source.file, valid: false, issues: source.issues };
+  if (pbtxt) kind = "features";
   const k: FileKind = kind === "auto" ? detectKind(source.value) : kind === "features" ? (isMerlinDoc(source.value) ? "merlin" : "features") : "recipe";
   if (k === "recipe") {
     const r = checkRecipeSource(source, file, opts);
@@ -121,7 +125,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   }
   const files = expand(args.positionals);
   if (files.length === 0) {
-    process.stderr.write(`recblocks validate: no .yaml, .yml or .json files in ${args.positionals.join(", ")}\n`);
+    process.stderr.write(`recblocks validate: no .yaml, .yml, .json or .pbtxt files in ${args.positionals.join(", ")}\n`);
     return 1;
   }
   const build = await buildChecker();
