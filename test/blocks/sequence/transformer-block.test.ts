@@ -63,7 +63,7 @@ describe("transformer block: conformance", () => {
     expect(b.config).toEqual({
       type: "transformer", name: "transformer", architecture: "xlnet", dModel: 64, numHeads: 4, numLayers: 2,
       maxSequenceLength: 20, dropout: 0.3, activation: "gelu", feedForwardSize: null, layerNormEps: 0.03,
-      initializerRange: 0.01, causal: null, embeddingSize: null, numHiddenGroups: null, rmsNormEps: 1e-6, ropeTheta: 10000, memLength: null, segmentLength: null,
+      initializerRange: 0.01, causal: null, embeddingSize: null, numHiddenGroups: null, rmsNormEps: 1e-6, ropeTheta: 10000, memLength: null, segmentLength: null, attentionWindow: null,
     });
     // written values win over defaults
     expect(new TransformerBlock({ architecture: "gpt2", dModel: 16 }).config).toMatchObject({ architecture: "gpt2", dModel: 16, numHeads: 4 });
