@@ -273,9 +273,17 @@ export interface ScheduleConfig {
    */
   type?: "constant" | "linear" | "cosine";
   /**
-   * Steps of linear warm-up from 0 to the learning rate.
+   * Steps of linear warm-up from 0 to the learning rate (optimizer updates; none when neither this nor warmupRatio is given).
    */
   warmupSteps?: number;
+  /**
+   * Warm-up as a fraction of all the optimizer updates of the run (rounded up; Hugging Face's warmup_ratio). Give warmupSteps or warmupRatio, not both.
+   */
+  warmupRatio?: number;
+  /**
+   * cosine only: cosine cycles over the decay phase; 0.5 (default) is one half cosine down to 0. Transformers4Rec passes learning_rate_num_cosine_cycles_by_epoch (1.25) x epochs.
+   */
+  numCycles?: number;
 }
 /**
  * Gradient clipping; off unless set.

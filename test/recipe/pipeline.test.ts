@@ -30,7 +30,7 @@ describe("loadRecipe", () => {
     // Written values are kept, defaults from the schemas are filled in.
     expect(recipe.train?.epochs).toBe(2);
     expect(recipe.train?.optimizer).toEqual({ type: "adam", learningRate: 0.001, weightDecay: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, lazy: false });
-    expect(recipe.train?.schedule).toEqual({ type: "constant", warmupSteps: 0 });
+    expect(recipe.train?.schedule).toEqual({ type: "constant" });
     expect(recipe.data.sessions).toEqual({ dropConsecutiveRepeats: false, minSessionLength: 2, minItemSupport: 1, iterateFilters: false, maxSequenceLength: 20 });
     expect(recipe.evaluate).toEqual({ protocol: "last-item", metrics: ["ndcg", "recall"], ks: [10, 20], batchSize: 256 });
     // Block defaults come from the block's own schema (discriminated on type).

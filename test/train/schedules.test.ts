@@ -41,3 +41,30 @@ describe("learning-rate schedules (base 1, 10 steps, 2 warm-up steps)", () => {
     expect(() => createSchedule({ type: "exponential" } as never, { learningRate: 1, totalSteps: 5 })).toThrow(RecblocksError);
   });
 });
+
+describe("schedule keys in recipes", () => {
+  it("warmupRatio and numCycles are recipe keys (validated by the recipe schema) and reach the schedule", async () => {
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { checkRecipeFile, loadRecipe } = await import("../../src/recipe/load.js");
+    const dir = mkdtempSync(join(tmpdir(), "rb-schedule-"));
+    try {
+      const base = readFileSync(join(process.cwd(), "recipes", "gpt2-clm.yaml"), "utf8");
+      const file = join(dir, "r.yaml");
+      writeFileSync(file, base.replace(/\ntrain:\n/, "\ntrain:\n  schedule: {type: cosine, warmupRatio: 0.1, numCycles: 1.25}\n"));
+      const { recipe, issues } = loadRecipe(file);
+      expect(issues).toEqual([]);
+      const sched = recipe.train!.schedule as { type: "cosine"; warmupRatio: number; numCycles: number };
+      expect(sched).toEqual({ type: "cosine", warmupRatio: 0.1, numCycles: 1.25 });
+      // 100 steps: 10 of warm-up, then 1.25 cycles over 90: at step 10 + 36 (progress 0.4) the factor is 0.5 (1 + cos(pi))= 0
+      const f = createSchedule(sched, { learningRate: 1, totalSteps: 100 });
+      expect(f(9)).toBeCloseTo(1, 12);
+      expect(f(46)).toBeCloseTo(0, 12);
+      writeFileSync(file, base.replace(/\ntrain:\n/, "\ntrain:\n  schedule: {type: cosine, warmupRatio: 2}\n"));
+      expect(checkRecipeFile(file).issues.map((i) => i.path)).toEqual(["/train/schedule/warmupRatio"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
