@@ -185,3 +185,34 @@ export class NativeAdamSlots {
 export function hasNativeAdam(): boolean {
   return tf.getBackend() === "tensorflow";
 }
+
+// ------------------------------------------------------------------------------ stateless multinomial (native)
+
+/**
+ * One draw per row of `logits` [N, C] from softmax(logits[i]) as TensorFlow's `StatelessMultinomial`
+ * (one kernel, no [N, C] intermediates in TF.js, the same draws for the same `seed` pair: no kernel
+ * state, so nothing accumulates across calls). Native backend only (see `hasNativeMultinomial`).
+ * Returns int32 [N] column ids.
+ */
+export function statelessMultinomial(logits: tf.Tensor2D, seed: [number, number]): tf.Tensor1D {
+  const b = tf.backend() as unknown as NativeResourceBackend;
+  const B = b.binding;
+  return tf.tidy(() => {
+    const out = b.executeMultipleOutputs(
+      "StatelessMultinomial",
+      [
+        { name: "T", type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
+        { name: "Tseed", type: B.TF_ATTR_TYPE, value: B.TF_INT32 },
+        { name: "output_dtype", type: B.TF_ATTR_TYPE, value: B.TF_INT32 },
+      ],
+      [logits, tf.scalar(1, "int32"), tf.tensor1d(seed, "int32")],
+      1,
+    )[0]!;
+    return tf.reshape(out, [logits.shape[0]]) as tf.Tensor1D;
+  });
+}
+
+/** True when `statelessMultinomial` can run here (native backend). */
+export function hasNativeMultinomial(): boolean {
+  return tf.getBackend() === "tensorflow";
+}
