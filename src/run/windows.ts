@@ -10,7 +10,7 @@
  *
  * Reuses trainRecipe's pieces (recipe loading, engine, data loader, Model, optimizer, schedules,
  * batches, evaluation, most-popular baseline, model directory) rather than forking it; the training
- * step is `fit`'s (src/train/loop.ts `trainStep`), but the epochs are looped here because `fit` owns
+ * step is `fit`'s (src/train/loop.ts `TrainStepper`), but the epochs are looped here because `fit` owns
  * (and disposes) its optimizer, while this protocol keeps one optimizer across windows.
  */
 import { mkdirSync } from "node:fs";
@@ -22,8 +22,7 @@ import { initEngine, engineLine, type EngineInfo } from "../engine/index.js";
 import { RecblocksError } from "../errors/issue.js";
 import { Model, type ModelConfig } from "../model/model.js";
 import type { RankingMetricName } from "../metrics/index.js";
-import { accumulationSteps, applyUpdate, batchGradients, evaluationBatches, nonFiniteWeights, type TrainSettings } from "../train/loop.js";
-import { GradientAccumulator } from "../train/accumulation.js";
+import { accumulationSteps, evaluationBatches, nonFiniteWeights, TrainStepper, type TrainSettings } from "../train/loop.js";
 import { createOptimizer, type Optimizer, type OptimizerConfig } from "../train/optimizers.js";
 import { createSchedule, type ScheduleConfig } from "../train/schedules.js";
 import { TrainRng } from "../train/rng.js";
@@ -337,7 +336,7 @@ export async function trainOneWindow(model: Model, optimizer: Optimizer, rng: Tr
     optimizer.setSchedule((step) => sched(step - base));
   }
   const vars = model.trainableVariables();
-  const acc = new GradientAccumulator();
+  const stepper = new TrainStepper(model, optimizer, { vars, clip: t.clip, accumulate });
   try {
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
       const t0 = performance.now();
@@ -347,17 +346,15 @@ export async function trainOneWindow(model: Model, optimizer: Optimizer, rng: Tr
       for (const batch of batches(ex, { batchSize: o.batchSize, maxSequenceLength: o.L, shuffle: true, seed: o.seed + epoch, context: o.context })) {
         if (b >= perEpoch) break;
         b++;
-        const step = batchGradients(model, batch, rng, vars, (loss) => ({ code: "non_finite_loss", path: "/train", message: `The loss became ${loss} at epoch ${epoch}, step ${b} of a time window; training stopped and nothing is saved.`, received: String(loss), hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }));
+        const { result: step } = stepper.step(batch, rng, (loss) => ({ code: "non_finite_loss", path: "/train", message: `The loss became ${loss} at epoch ${epoch}, step ${b} of a time window; training stopped and nothing is saved.`, received: String(loss), hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }), b >= perEpoch);
         if (step) {
-          acc.add(step.grads);
           if (Number.isNaN(firstLoss)) firstLoss = step.loss;
           lossSum += step.loss * step.numLabels;
           lossN += step.numLabels;
         }
-        if (acc.count > 0 && (acc.count >= accumulate || b >= perEpoch)) applyUpdate(optimizer, acc.take(), t.clip);
         if (b % 20 === 0) await new Promise((r) => setImmediate(r));
       }
-      if (acc.count > 0) applyUpdate(optimizer, acc.take(), t.clip);
+      stepper.flush();
       const bad = nonFiniteWeights(vars);
       if (bad) throw new RecblocksError("training", [{ code: "non_finite_weights", path: "/train", message: `Weight "${bad}" holds NaN or Infinity after epoch ${epoch} of a time window; training stopped and nothing is saved.`, hint: "Lower train.optimizer.learningRate or set train.clip.globalNorm (e.g. 1)." }]);
       const mean = lossN ? lossSum / lossN : NaN;
@@ -365,7 +362,7 @@ export async function trainOneWindow(model: Model, optimizer: Optimizer, rng: Tr
       o.onEpoch?.(epoch, mean, (performance.now() - t0) / 1000);
     }
   } finally {
-    acc.dispose();
+    stepper.dispose();
   }
   return { firstLoss, epochLosses };
 }

@@ -114,7 +114,7 @@ interface BatchGradients extends TrainStepResult {
  * `vars`. The loss is the only number read back; a non-finite loss throws a RecblocksError ("training")
  * with the issue `nonFinite(loss)` and disposes the gradients. Undefined when the batch had no label.
  */
-export function batchGradients(model: Model, batch: SequenceBatchLike, rng: RandomSource, vars: tf.Variable[], nonFinite: (loss: number) => Issue): BatchGradients | undefined {
+function batchGradients(model: Model, batch: SequenceBatchLike, rng: RandomSource, vars: tf.Variable[], nonFinite: (loss: number) => Issue): BatchGradients | undefined {
   const tb = model.trainBatch(batch, rng);
   if (!tb) return undefined;
   const { value, grads } = tf.variableGrads(tb.loss, vars);
@@ -128,7 +128,7 @@ export function batchGradients(model: Model, batch: SequenceBatchLike, rng: Rand
 }
 
 /** Clipping (per tensor, then by global norm) and the optimizer update; every gradient is disposed. */
-export function applyUpdate(optimizer: Optimizer, grads: GradientMap, clip?: TrainSettings["clip"]): void {
+function applyUpdate(optimizer: Optimizer, grads: GradientMap, clip?: TrainSettings["clip"]): void {
   let g: GradientMap = grads;
   const extra: GradientMap[] = [];
   if (clip?.perTensor) {
@@ -159,23 +159,41 @@ export function accumulationSteps(t: TrainSettings): number {
 }
 
 /**
- * One training step, as `fit` and time-window training (src/run/windows.ts) take it: masking and loss
- * (model.trainBatch), gradients of `vars`, clipping (per tensor, then by global norm), the NaN/Inf
- * guard and the optimizer update; every gradient is disposed. The loss is the only number read back.
- * A non-finite loss throws a RecblocksError ("training") with the issue `nonFinite(loss)`, before any
- * update. Undefined when the batch gave nothing to train on (no label).
+ * Training steps as `fit` and time-window training (src/run/windows.ts) take them: each batch's masking,
+ * loss and gradients (`batchGradients`) go into a GradientAccumulator, and an optimizer update (clipping,
+ * `applyUpdate`) is made once `accumulate` batches with labels are in, or at an epoch's last batch.
+ * A non-finite loss throws before any update. `dispose()` frees gradients not yet applied.
  */
-export function trainStep(
-  model: Model,
-  batch: SequenceBatchLike,
-  rng: RandomSource,
-  optimizer: Optimizer,
-  o: { vars: tf.Variable[]; clip?: TrainSettings["clip"]; nonFinite: (loss: number) => Issue },
-): TrainStepResult | undefined {
-  const r = batchGradients(model, batch, rng, o.vars, o.nonFinite);
-  if (!r) return undefined;
-  applyUpdate(optimizer, r.grads, o.clip);
-  return { loss: r.loss, numLabels: r.numLabels };
+export class TrainStepper {
+  private readonly acc = new GradientAccumulator();
+
+  constructor(
+    private readonly model: Model,
+    private readonly optimizer: Optimizer,
+    private readonly o: { vars: tf.Variable[]; clip?: TrainSettings["clip"]; accumulate: number },
+  ) {}
+
+  /**
+   * Trains on one batch: its loss and label count (undefined when it had no label), and whether an
+   * optimizer update was made after it (`last`: the epoch's last batch, which always flushes).
+   */
+  step(batch: SequenceBatchLike, rng: RandomSource, nonFinite: (loss: number) => Issue, last: boolean): { result?: TrainStepResult; updated: boolean } {
+    const mb = batchGradients(this.model, batch, rng, this.o.vars, nonFinite);
+    if (mb) this.acc.add(mb.grads);
+    const result = mb ? { loss: mb.loss, numLabels: mb.numLabels } : undefined;
+    return { ...(result ? { result } : {}), updated: this.acc.count > 0 && (this.acc.count >= this.o.accumulate || last) ? this.flush() : false };
+  }
+
+  /** Applies what is accumulated (an epoch cut short); true when an update was made. */
+  flush(): boolean {
+    if (this.acc.count === 0) return false;
+    applyUpdate(this.optimizer, this.acc.take(), this.o.clip);
+    return true;
+  }
+
+  dispose(): void {
+    this.acc.dispose();
+  }
 }
 
 /**
@@ -219,7 +237,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   let steps = 0;
   let stoppedEarly = false;
   const vars = model.trainableVariables();
-  const acc = new GradientAccumulator();
+  const stepper = new TrainStepper(model, optimizer, { vars, clip: t.clip, accumulate });
   if (opts.runDir) mkdirSync(opts.runDir, { recursive: true });
   // checkpoints: names are the model's variable names (engine names differ between processes)
   const ck = opts.checkpoint;
@@ -275,17 +293,14 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         if (b >= perEpoch) break;
         b++;
         if (resumeHere && b <= resumeHere.stepInEpoch) continue; // done before the checkpoint
-        const mb = batchGradients(model, batch, rng, vars, (loss) => nonFiniteLoss(loss, epoch, b, steps + 1, optimizer.learningRate(steps), ocfg.type, t.clip));
+        const { result: mb, updated } = stepper.step(batch, rng, (loss) => nonFiniteLoss(loss, epoch, b, steps + 1, optimizer.learningRate(steps), ocfg.type, t.clip), b >= perEpoch);
         if (mb) {
-          acc.add(mb.grads);
           lossSum += mb.loss * mb.numLabels;
           lossN += mb.numLabels;
           examples += batch.batchSize;
           progress.update(b, { loss: mb.loss, examples: batch.batchSize });
         }
-        // an update after `accumulate` batches with labels, and with what is left at the epoch's last batch
-        if (acc.count > 0 && (acc.count >= accumulate || b >= perEpoch)) {
-          applyUpdate(optimizer, acc.take(), t.clip);
+        if (updated) {
           steps++;
           if (ckSteps > 0 && ck && steps % ckSteps === 0 && b < perEpoch) {
             const badW = nonFiniteWeights(vars);
@@ -295,10 +310,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
         }
         if (b % 20 === 0) await new Promise((r) => setImmediate(r));
       }
-      if (acc.count > 0) {
-        applyUpdate(optimizer, acc.take(), t.clip);
-        steps++;
-      }
+      if (stepper.flush()) steps++;
       // weights can turn non-finite on the last update of an epoch (its loss was still finite): one read-back per epoch
       const bad = nonFiniteWeights(vars);
       if (bad) throw new RecblocksError("training", [{ ...nonFiniteLoss(NaN, epoch, b, steps, optimizer.learningRate(Math.max(0, steps - 1)), ocfg.type, t.clip), code: "non_finite_weights", message: `Weight "${bad}" holds NaN or Infinity after epoch ${epoch} (global step ${steps}); training stopped and nothing is saved.` }]);
@@ -337,7 +349,7 @@ export async function fit(model: Model, data: SessionData, opts: FitOptions = {}
   } finally {
     progress.close();
     optimizer.dispose();
-    acc.dispose();
+    stepper.dispose();
     early?.dispose();
   }
   return { history, epochs: history.length, stoppedEarly, bestEpoch: early?.bestEpoch, steps, ...(resumedFrom ? { resumedFrom } : {}) };
